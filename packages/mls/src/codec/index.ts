@@ -1,0 +1,37 @@
+import { MlsError } from '../errors.js';
+import { Reader } from './reader.js';
+import { Writer } from './writer.js';
+
+export { Reader } from './reader.js';
+export { MAX_VARINT, Writer, varintSize } from './writer.js';
+
+/** How one wire structure is written and read. Structures are plain data; codecs are values. */
+export interface Codec<T> {
+  encode(w: Writer, value: T): void;
+  decode(r: Reader): T;
+}
+
+/** Serialises `value` to a fresh byte string. */
+export function encode<T>(codec: Codec<T>, value: T): Uint8Array {
+  const w = new Writer();
+  codec.encode(w, value);
+  return w.finish();
+}
+
+/** Parses a complete encoding: trailing bytes are an error. */
+export function decode<T>(codec: Codec<T>, bytes: Uint8Array): T {
+  const r = new Reader(bytes);
+  const value = codec.decode(r);
+  r.done();
+  return value;
+}
+
+/** Refuses a value outside an enum's defined set, naming the enum in the error. */
+export function checkEnum<T extends number>(
+  value: number,
+  known: ReadonlySet<number>,
+  enumName: string,
+): T {
+  if (!known.has(value)) throw new MlsError('UNKNOWN_ENUM', `unknown ${enumName} ${value}`);
+  return value as T;
+}

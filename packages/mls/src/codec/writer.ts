@@ -1,0 +1,140 @@
+import { MlsError } from '../errors.js';
+
+/** Largest value a RFC 9420 §2.1.2 variable-length integer can carry (30 bits). */
+export const MAX_VARINT = 0x3fffffff;
+
+/** Number of bytes the minimal varint encoding of `n` takes. */
+export function varintSize(n: number): 1 | 2 | 4 {
+  if (n < 0x40) return 1;
+  if (n < 0x4000) return 2;
+  return 4;
+}
+
+/**
+ * Appends TLS presentation-language values (RFC 8446 §3, RFC 9420 §2.1) to a growable buffer.
+ * Vector lengths are variable-length integers; the writer back-patches them so callers never
+ * need to know an encoded size in advance.
+ */
+export class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+
+  constructor(initialCapacity = 256) {
+    this.buf = new Uint8Array(initialCapacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  /** The bytes written so far (a copy, so the writer may be reused). */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  private reserve(n: number): void {
+    const needed = this.pos + n;
+    if (needed <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < needed) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.reserve(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u16(v: number): void {
+    this.reserve(2);
+    this.view.setUint16(this.pos, v);
+    this.pos += 2;
+  }
+
+  u32(v: number): void {
+    this.reserve(4);
+    this.view.setUint32(this.pos, v);
+    this.pos += 4;
+  }
+
+  u64(v: bigint): void {
+    this.reserve(8);
+    this.view.setBigUint64(this.pos, v);
+    this.pos += 8;
+  }
+
+  varint(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_VARINT) {
+      throw new MlsError('OVERSIZE', `value ${n} does not fit a variable-length integer`);
+    }
+    const size = varintSize(n);
+    this.reserve(size);
+    if (size === 1) this.buf[this.pos] = n;
+    else if (size === 2) this.view.setUint16(this.pos, n | 0x4000);
+    else this.view.setUint32(this.pos, (n | 0x80000000) >>> 0);
+    this.pos += size;
+  }
+
+  /** Raw bytes with no length prefix (fixed-size fields). */
+  raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** `opaque field<V>`: varint length then the bytes. */
+  opaque(bytes: Uint8Array): void {
+    this.varint(bytes.length);
+    this.raw(bytes);
+  }
+
+  /** `T field<V>`: varint byte length, then each item as `encodeItem` writes it. */
+  vector<T>(items: readonly T[], encodeItem: (w: Writer, item: T) => void): void {
+    this.reserve(1);
+    const start = this.pos;
+    this.pos += 1; // room for the common one-byte length; widened below if needed
+    for (const item of items) encodeItem(this, item);
+    this.patchLength(start);
+  }
+
+  /** Writes `body` under a varint byte-length prefix (a vector whose contents are arbitrary). */
+  prefixed(body: (w: Writer) => void): void {
+    this.reserve(1);
+    const start = this.pos;
+    this.pos += 1;
+    body(this);
+    this.patchLength(start);
+  }
+
+  /** `optional<T>`: presence byte, then the value when present. */
+  optional<T>(value: T | undefined, encodeValue: (w: Writer, value: T) => void): void {
+    if (value === undefined) {
+      this.u8(0);
+    } else {
+      this.u8(1);
+      encodeValue(this, value);
+    }
+  }
+
+  private patchLength(start: number): void {
+    const bodyLength = this.pos - start - 1;
+    if (bodyLength > MAX_VARINT) {
+      throw new MlsError('OVERSIZE', `vector of ${bodyLength} bytes exceeds the varint range`);
+    }
+    const size = varintSize(bodyLength);
+    if (size > 1) {
+      this.reserve(size - 1);
+      this.buf.copyWithin(start + size, start + 1, this.pos);
+      this.pos += size - 1;
+    }
+    const end = this.pos;
+    this.pos = start;
+    this.varint(bodyLength);
+    this.pos = end;
+  }
+}
