@@ -35,3 +35,9 @@ export function checkEnum<T extends number>(
   if (!known.has(value)) throw new MlsError('UNKNOWN_ENUM', `unknown ${enumName} ${value}`);
   return value as T;
 }
+
+/** `opaque value<V>` on its own. */
+export const opaqueCodec: Codec<Uint8Array> = {
+  encode: (w, bytes) => w.opaque(bytes),
+  decode: (r) => r.opaque(),
+};
