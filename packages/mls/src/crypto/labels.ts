@@ -1,0 +1,140 @@
+/**
+ * The labelled operations of RFC 9420 §5 and §8 over a bound cipher suite. Every label gets the
+ * "MLS 1.0 " prefix here, except RefHash labels, which RFC 9420 §5.2 spells out in full.
+ */
+import { Writer } from '../codec/writer.js';
+import { MlsError } from '../errors.js';
+import { openBase, sealBase } from '../hpke.js';
+import { EMPTY, utf8 } from '../util/bytes.js';
+import type { CipherSuite } from './suites.js';
+
+const MLS_PREFIX = 'MLS 1.0 ';
+
+/** `struct { opaque a<V>; opaque b<V>; }`, the shape of SignContent, EncryptContext and RefHashInput. */
+function twoOpaques(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const w = new Writer(a.length + b.length + 8);
+  w.opaque(a);
+  w.opaque(b);
+  return w.finish();
+}
+
+function mlsLabel(label: string): Uint8Array {
+  return utf8(MLS_PREFIX + label);
+}
+
+/** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length) (§8). */
+export function expandWithLabel(
+  suite: CipherSuite,
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+): Uint8Array {
+  // KDFLabel.length is a uint16, and DataView would silently wrap anything larger.
+  if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
+    throw new MlsError('INVALID_LENGTH', `ExpandWithLabel length ${length} is not a uint16`);
+  }
+  const w = new Writer(context.length + label.length + 16);
+  w.u16(length);
+  w.opaque(mlsLabel(label));
+  w.opaque(context);
+  return suite.kdf.expand(secret, w.finish(), length);
+}
+
+/** DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh) (§8). */
+export function deriveSecret(suite: CipherSuite, secret: Uint8Array, label: string): Uint8Array {
+  return expandWithLabel(suite, secret, label, EMPTY, suite.kdf.size);
+}
+
+/** DeriveTreeSecret(Secret, Label, Generation, Length), the generation as a big-endian uint32 (§9.1). */
+export function deriveTreeSecret(
+  suite: CipherSuite,
+  secret: Uint8Array,
+  label: string,
+  generation: number,
+  length: number,
+): Uint8Array {
+  if (!Number.isInteger(generation) || generation < 0 || generation > 0xffffffff) {
+    throw new MlsError('INVALID_VALUE', `generation ${generation} is not a uint32`);
+  }
+  const context = new Uint8Array(4);
+  new DataView(context.buffer).setUint32(0, generation);
+  return expandWithLabel(suite, secret, label, context, length);
+}
+
+/** RefHash(label, value) = Hash(RefHashInput) (§5.2); the label is used exactly as given. */
+export function refHash(suite: CipherSuite, label: string, value: Uint8Array): Uint8Array {
+  return suite.hash.digest(twoOpaques(utf8(label), value));
+}
+
+/** KeyPackageRef of an encoded KeyPackage (the whole MLSMessage-free `KeyPackage` struct). */
+export function makeKeyPackageRef(suite: CipherSuite, keyPackage: Uint8Array): Uint8Array {
+  return refHash(suite, 'MLS 1.0 KeyPackage Reference', keyPackage);
+}
+
+/** ProposalRef of an encoded AuthenticatedContent carrying a proposal. */
+export function makeProposalRef(suite: CipherSuite, authenticatedContent: Uint8Array): Uint8Array {
+  return refHash(suite, 'MLS 1.0 Proposal Reference', authenticatedContent);
+}
+
+/** SignWithLabel(SignatureKey, Label, Content) = Signature.Sign(SignatureKey, SignContent) (§5.1.2). */
+export function signWithLabel(
+  suite: CipherSuite,
+  privateKey: Uint8Array,
+  label: string,
+  content: Uint8Array,
+): Uint8Array {
+  return suite.signature.sign(privateKey, twoOpaques(mlsLabel(label), content));
+}
+
+/** VerifyWithLabel: false for any bad key or signature, never throws on them. */
+export function verifyWithLabel(
+  suite: CipherSuite,
+  publicKey: Uint8Array,
+  label: string,
+  content: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return suite.signature.verify(publicKey, twoOpaques(mlsLabel(label), content), signature);
+}
+
+/** EncryptWithLabel = SealBase(PublicKey, EncryptContext, "", Plaintext) (§5.1.3). */
+export function encryptWithLabel(
+  suite: CipherSuite,
+  publicKey: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  plaintext: Uint8Array,
+): { kem_output: Uint8Array; ciphertext: Uint8Array } {
+  const info = twoOpaques(mlsLabel(label), context);
+  const { enc, ciphertext } = sealBase(suite, publicKey, info, EMPTY, plaintext);
+  return { kem_output: enc, ciphertext };
+}
+
+/** DecryptWithLabel = OpenBase(KEMOutput, PrivateKey, EncryptContext, "", Ciphertext) (§5.1.3). */
+export function decryptWithLabel(
+  suite: CipherSuite,
+  privateKey: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  kemOutput: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array {
+  const info = twoOpaques(mlsLabel(label), context);
+  return openBase(suite, kemOutput, privateKey, info, EMPTY, ciphertext);
+}
+
+/**
+ * MLS-Exporter(Label, Context, Length) =
+ *   ExpandWithLabel(DeriveSecret(exporter_secret, Label), "exported", Hash(Context), Length) (§8.5).
+ */
+export function mlsExporter(
+  suite: CipherSuite,
+  exporterSecret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+): Uint8Array {
+  const derived = deriveSecret(suite, exporterSecret, label);
+  return expandWithLabel(suite, derived, 'exported', suite.hash.digest(context), length);
+}
