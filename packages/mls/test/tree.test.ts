@@ -17,9 +17,6 @@ import { groupContextCodec } from '../src/messages/groupContext.js';
 import { LeafNodeSource, type LeafNode } from '../src/messages/leafNode.js';
 import type { UpdatePath } from '../src/messages/updatePath.js';
 import {
-  editTree,
-  leavesWithSignatureKey,
-  nodesWithEncryptionKey,
   signLeafNode,
   validateLeafNode,
   type LeafValidationContext,
@@ -723,7 +720,7 @@ describe('tree operations and immutability', () => {
       leafNode: tree.leaf(0)!,
       signaturePrivateKey: group.members.get(0)!.client.signature.privateKey,
     });
-    editTree(tree, [[0, undefined]]);
+    tree.withNodes([[0, undefined]]);
 
     assert.equal(encodeTree(tree), encoded);
     assert.equal(toHex(treeHash(tree, suite.hash)), hash);
@@ -769,17 +766,15 @@ describe('tree operations and immutability', () => {
     const added = applyAdd(base, newClient(suite, 'z').keyPackageLeaf);
     const newKey = added.tree.leaf(added.leafIndex)!.encryptionKey;
 
-    assert.deepEqual(nodesWithEncryptionKey(base, leaf6.encryptionKey), [12]);
-    assert.deepEqual(nodesWithEncryptionKey(removed, leaf6.encryptionKey), []);
-    assert.deepEqual(leavesWithSignatureKey(removed, leaf6.signatureKey), []);
-    assert.deepEqual(nodesWithEncryptionKey(added.tree, newKey), [
-      math.leafToNode(added.leafIndex),
-    ]);
+    assert.deepEqual(base.nodesWithEncryptionKey(leaf6.encryptionKey), [12]);
+    assert.deepEqual(removed.nodesWithEncryptionKey(leaf6.encryptionKey), []);
+    assert.deepEqual(removed.leavesWithSignatureKey(leaf6.signatureKey), []);
+    assert.deepEqual(added.tree.nodesWithEncryptionKey(newKey), [math.leafToNode(added.leafIndex)]);
     // The sibling branch and the original never held the new key.
-    assert.deepEqual(nodesWithEncryptionKey(removed, newKey), []);
-    assert.deepEqual(nodesWithEncryptionKey(base, newKey), []);
+    assert.deepEqual(removed.nodesWithEncryptionKey(newKey), []);
+    assert.deepEqual(base.nodesWithEncryptionKey(newKey), []);
     // A tree built from scratch sees the same.
     const fresh = RatchetTree.fromNodeList(added.tree.toNodeList());
-    assert.deepEqual(nodesWithEncryptionKey(fresh, newKey), [math.leafToNode(added.leafIndex)]);
+    assert.deepEqual(fresh.nodesWithEncryptionKey(newKey), [math.leafToNode(added.leafIndex)]);
   });
 });

@@ -5,6 +5,7 @@
 import { Writer } from '../codec/writer.js';
 import { MlsError } from '../errors.js';
 import { openBase, sealBase } from '../hpke.js';
+import type { HpkeCiphertext } from '../messages/updatePath.js';
 import { EMPTY, utf8 } from '../util/bytes.js';
 import type { CipherSuite } from './suites.js';
 
@@ -18,8 +19,17 @@ function twoOpaques(a: Uint8Array, b: Uint8Array): Uint8Array {
   return w.finish();
 }
 
+/** Encoded labels, memoised: the engine uses a few dozen fixed labels on every message. */
+const encodedLabels = new Map<string, Uint8Array>();
+
 function mlsLabel(label: string): Uint8Array {
-  return utf8(MLS_PREFIX + label);
+  let bytes = encodedLabels.get(label);
+  if (bytes === undefined) {
+    bytes = utf8(MLS_PREFIX + label);
+    // Callers may pass arbitrary exporter labels; only keep a bounded number.
+    if (encodedLabels.size < 256) encodedLabels.set(label, bytes);
+  }
+  return bytes;
 }
 
 /** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length) (§8). */
@@ -105,10 +115,10 @@ export function encryptWithLabel(
   label: string,
   context: Uint8Array,
   plaintext: Uint8Array,
-): { kem_output: Uint8Array; ciphertext: Uint8Array } {
+): HpkeCiphertext {
   const info = twoOpaques(mlsLabel(label), context);
   const { enc, ciphertext } = sealBase(suite, publicKey, info, EMPTY, plaintext);
-  return { kem_output: enc, ciphertext };
+  return { kemOutput: enc, ciphertext };
 }
 
 /** DecryptWithLabel = OpenBase(KEMOutput, PrivateKey, EncryptContext, "", Ciphertext) (§5.1.3). */

@@ -1,7 +1,4 @@
-/**
- * Leaf node validation (RFC 9420 §7.3), and the per-tree index of member keys and credential
- * types that lets it run without scanning every member.
- */
+/** Leaf node validation (RFC 9420 §7.3). */
 import { decode, Writer } from '../codec/index.js';
 import type { Credential } from '../credentials/credential.js';
 import { signWithLabel, verifyWithLabel } from '../crypto/labels.js';
@@ -16,9 +13,7 @@ import {
   type LeafNode,
 } from '../messages/leafNode.js';
 import { ProposalType } from '../messages/proposals.js';
-import { bytesEqual } from '../util/bytes.js';
 import * as math from './math.js';
-import { NodeType, type NodeSlot } from './nodes.js';
 import type { RatchetTree } from './ratchetTree.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +214,7 @@ function checkCredentialTypes(
   replaced: number | undefined,
   where: string,
 ): void {
-  const facts = memberFacts(tree);
+  const facts = tree.memberIndex;
   const old = replaced === undefined ? undefined : tree.leaf(replaced);
   const type = leaf.credential.credentialType;
   const others = facts.members - (old ? 1 : 0);
@@ -255,7 +250,7 @@ function checkUniqueKeys(
   where: string,
 ): void {
   const self = replaced === undefined ? undefined : math.leafToNode(replaced);
-  for (const node of nodesWithEncryptionKey(tree, leaf.encryptionKey)) {
+  for (const node of tree.nodesWithEncryptionKey(leaf.encryptionKey)) {
     // In a tree being validated, the leaf finds itself.
     if (node === self && use.use === 'tree') continue;
     throw new MlsError(
@@ -265,174 +260,8 @@ function checkUniqueKeys(
         : `${where}: encryption key already held by node ${node}`,
     );
   }
-  for (const other of leavesWithSignatureKey(tree, leaf.signatureKey)) {
+  for (const other of tree.leavesWithSignatureKey(leaf.signatureKey)) {
     if (other === replaced) continue;
     throw new MlsError('DUPLICATE_KEY', `${where}: signature key already used by leaf ${other}`);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Member index
-
-/** Byte strings as Map keys: one UTF-16 unit per byte, cheaper to build than hex. */
-function keyString(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
-}
-
-/**
- * Which nodes hold which keys, shared by a tree and every tree derived from it through
- * `editTree`. Entries are only ever added, so for another tree of the lineage an entry may be
- * stale; lookups therefore confirm each hit against the tree asked about. It is complete for
- * every tree it is attached to, since every key written into them went through `record`.
- */
-class KeyDirectory {
-  /** Encryption key → node indices (leaves and parents). */
-  readonly encryption = new Map<string, number[]>();
-  /** Signature key → leaf indices. */
-  readonly signature = new Map<string, number[]>();
-  entries = 0;
-
-  record(node: number, slot: NodeSlot): void {
-    if (slot === undefined) return;
-    if (slot.nodeType === NodeType.leaf) {
-      this.add(this.encryption, slot.leaf.encryptionKey, node);
-      this.add(this.signature, slot.leaf.signatureKey, math.nodeToLeaf(node));
-    } else {
-      this.add(this.encryption, slot.parent.encryptionKey, node);
-    }
-  }
-
-  private add(map: Map<string, number[]>, key: Uint8Array, index: number): void {
-    const k = keyString(key);
-    const list = map.get(k);
-    if (list === undefined) map.set(k, [index]);
-    else if (!list.includes(index)) list.push(index);
-    else return;
-    this.entries++;
-  }
-}
-
-/** What leaf validation needs to know about a tree's members as a whole. */
-interface MemberFacts {
-  readonly directory: KeyDirectory;
-  /** Number of non-blank leaves. */
-  readonly members: number;
-  /** Credential type → number of members whose credential has it. */
-  readonly credentialTypes: ReadonlyMap<number, number>;
-  /** Credential type → number of members listing it in their capabilities. */
-  readonly credentialSupport: ReadonlyMap<number, number>;
-}
-
-const FACTS = new WeakMap<RatchetTree, MemberFacts>();
-
-function bump(map: Map<number, number>, key: number, by: number): void {
-  const n = (map.get(key) ?? 0) + by;
-  if (n === 0) map.delete(key);
-  else map.set(key, n);
-}
-
-function countLeaf(
-  counts: { members: number; types: Map<number, number>; support: Map<number, number> },
-  leaf: LeafNode,
-  by: 1 | -1,
-): void {
-  counts.members += by;
-  bump(counts.types, leaf.credential.credentialType, by);
-  for (const t of new Set(leaf.capabilities.credentials)) bump(counts.support, t, by);
-}
-
-function buildFacts(tree: RatchetTree): MemberFacts {
-  const directory = new KeyDirectory();
-  const counts = { members: 0, types: new Map<number, number>(), support: new Map() };
-  for (let node = 0; node < tree.nodeCount; node++) {
-    const slot = tree.node(node);
-    directory.record(node, slot);
-    if (slot?.nodeType === NodeType.leaf) countLeaf(counts, slot.leaf, 1);
-  }
-  return {
-    directory,
-    members: counts.members,
-    credentialTypes: counts.types,
-    credentialSupport: counts.support,
-  };
-}
-
-/** The member facts of `tree`: inherited from the tree it was edited from, else built (O(n)). */
-function memberFacts(tree: RatchetTree): MemberFacts {
-  let facts = FACTS.get(tree);
-  if (facts === undefined) FACTS.set(tree, (facts = buildFacts(tree)));
-  return facts;
-}
-
-/**
- * `tree.withNodes(updates)`, with the member index carried over in O(updates) when `tree` has
- * one. Tree edits in this package go through here so that validating the leaves of the next
- * commit needs no scan of the tree.
- */
-export function editTree(
-  tree: RatchetTree,
-  updates: readonly (readonly [number, NodeSlot])[],
-): RatchetTree {
-  const next = tree.withNodes(updates);
-  const facts = FACTS.get(tree);
-  if (facts === undefined) return next;
-  // Rebuild once stale entries outnumber live ones well, so the directory stays O(n).
-  if (facts.directory.entries > 4 * next.nodeCount + 256) {
-    FACTS.set(next, buildFacts(next));
-    return next;
-  }
-  const counts = {
-    members: facts.members,
-    types: new Map(facts.credentialTypes),
-    support: new Map(facts.credentialSupport),
-  };
-  const finalSlots = new Map(updates); // a node edited twice ends with its last value
-  for (const [node, slot] of finalSlots) {
-    facts.directory.record(node, slot);
-    if (!math.isLeaf(node)) continue;
-    const before = tree.node(node);
-    if (before?.nodeType === NodeType.leaf) countLeaf(counts, before.leaf, -1);
-    if (slot?.nodeType === NodeType.leaf) countLeaf(counts, slot.leaf, 1);
-  }
-  FACTS.set(next, {
-    directory: facts.directory,
-    members: counts.members,
-    credentialTypes: counts.types,
-    credentialSupport: counts.support,
-  });
-  return next;
-}
-
-/**
- * Carries the member index to a tree that differs from `tree` only by added or dropped blank
- * leaves (`extended()`, `truncated()`): the members are the same, and dropped parent nodes
- * leave only stale directory entries, which lookups ignore.
- */
-export function resizedTree(tree: RatchetTree, resized: RatchetTree): RatchetTree {
-  const facts = FACTS.get(tree);
-  if (facts !== undefined && resized !== tree) FACTS.set(resized, facts);
-  return resized;
-}
-
-/** Nodes of `tree` whose encryption key is `key`, ascending. */
-export function nodesWithEncryptionKey(tree: RatchetTree, key: Uint8Array): number[] {
-  const candidates = memberFacts(tree).directory.encryption.get(keyString(key)) ?? [];
-  return candidates
-    .filter((node) => {
-      if (node >= tree.nodeCount) return false;
-      const held = tree.encryptionKey(node);
-      return held !== undefined && bytesEqual(held, key);
-    })
-    .sort((a, b) => a - b);
-}
-
-/** Leaves of `tree` whose signature key is `key`, ascending. */
-export function leavesWithSignatureKey(tree: RatchetTree, key: Uint8Array): number[] {
-  const candidates = memberFacts(tree).directory.signature.get(keyString(key)) ?? [];
-  return candidates
-    .filter((leaf) => {
-      const held = tree.leaf(leaf)?.signatureKey;
-      return held !== undefined && bytesEqual(held, key);
-    })
-    .sort((a, b) => a - b);
 }

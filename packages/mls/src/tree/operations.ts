@@ -5,7 +5,6 @@
  */
 import { MlsError } from '../errors.js';
 import type { LeafNode } from '../messages/leafNode.js';
-import { editTree, resizedTree } from './leafNodeValidation.js';
 import * as math from './math.js';
 import { NodeType, type NodeSlot } from './nodes.js';
 import type { RatchetTree } from './ratchetTree.js';
@@ -19,7 +18,7 @@ export function applyAdd(
   leaf: LeafNode,
 ): { tree: RatchetTree; leafIndex: number } {
   let leafIndex = tree.firstBlankLeaf();
-  if (leafIndex === tree.leafCount) tree = resizedTree(tree, tree.extended());
+  if (leafIndex === tree.leafCount) tree = tree.extended();
   const node = math.leafToNode(leafIndex);
   const updates: [number, NodeSlot][] = [[node, { nodeType: NodeType.leaf, leaf }]];
   for (const ancestor of math.directPath(node, tree.leafCount)) {
@@ -30,13 +29,13 @@ export function applyAdd(
     unmergedLeaves.sort((a, b) => a - b);
     updates.push([ancestor, { nodeType: NodeType.parent, parent: { ...parent, unmergedLeaves } }]);
   }
-  return { tree: editTree(tree, updates), leafIndex };
+  return { tree: tree.withNodes(updates), leafIndex };
 }
 
 /** §12.1.2 Update: the sender's leaf is replaced and every parent above it blanked. */
 export function applyUpdate(tree: RatchetTree, leafIndex: number, leaf: LeafNode): RatchetTree {
   requireMember(tree, leafIndex, 'Update');
-  return editTree(tree, [
+  return tree.withNodes([
     [math.leafToNode(leafIndex), { nodeType: NodeType.leaf, leaf }],
     ...blankedDirectPath(tree, leafIndex),
   ]);
@@ -48,11 +47,11 @@ export function applyUpdate(tree: RatchetTree, leafIndex: number, leaf: LeafNode
  */
 export function applyRemove(tree: RatchetTree, leafIndex: number): RatchetTree {
   requireMember(tree, leafIndex, 'Remove');
-  const edited = editTree(tree, [
+  const edited = tree.withNodes([
     [math.leafToNode(leafIndex), undefined],
     ...blankedDirectPath(tree, leafIndex),
   ]);
-  return resizedTree(edited, edited.truncated());
+  return edited.truncated();
 }
 
 /** Edits that blank the direct path of a leaf (only its non-blank nodes need touching). */

@@ -32,11 +32,10 @@ export function hashParentHashInput(hash: Hash, input: ParentHashInput): Uint8Ar
   return hash.digest(w.finish());
 }
 
-/** The parent hash of parent node `node` with copath child `sibling` (§7.9). */
+/** The parent hash of a parent node whose copath child is `sibling` (§7.9). */
 export function parentHashOf(
   tree: RatchetTree,
   hash: Hash,
-  node: number,
   parent: ParentNode,
   sibling: number,
 ): Uint8Array {
@@ -120,7 +119,7 @@ export function pathParentHashes(
     }
     const parent: ParentNode = { ...current, parentHash: above };
     edits.push([node, { nodeType: NodeType.parent, parent }]);
-    above = parentHashOf(tree, hash, node, parent, copathChild);
+    above = parentHashOf(tree, hash, parent, copathChild);
   }
   return { edits, leafParentHash: above };
 }
@@ -152,7 +151,7 @@ export function verifyParentHashes(tree: RatchetTree, hash: Hash): void {
       if (d === undefined) continue;
       const stored = storedParentHash(tree.node(d));
       if (stored === undefined) continue;
-      if (bytesEqual(stored, parentHashOf(tree, hash, node, parent, sibling))) linked++;
+      if (bytesEqual(stored, parentHashOf(tree, hash, parent, sibling))) linked++;
     }
     if (linked !== 1) {
       throw new MlsError(

@@ -1,6 +1,8 @@
 import { MlsError } from '../errors.js';
+import { bytesEqual } from '../util/bytes.js';
 import type { LeafNode } from '../messages/leafNode.js';
 import * as math from './math.js';
+import { MemberIndex } from './memberIndex.js';
 import { NodeType, type NodeSlot, type ParentNode } from './nodes.js';
 import { PersistentArray } from './persistentArray.js';
 
@@ -20,7 +22,41 @@ export class RatchetTree {
     private readonly nodes: PersistentArray<NodeSlot>,
     /** Cached tree hashes by node index; filled lazily, see treeHash.ts. */
     readonly hashCache: HashCache,
+    /** Built on first use, then carried from tree to tree through edits. */
+    private index: MemberIndex | undefined,
   ) {}
+
+  /** Member keys and credential facts of this tree (memberIndex.ts). */
+  get memberIndex(): MemberIndex {
+    this.index ??= MemberIndex.build(this.slots());
+    return this.index;
+  }
+
+  private *slots(): Generator<[number, NodeSlot]> {
+    for (let i = 0; i < this.nodeCount; i++) yield [i, this.nodes.get(i)];
+  }
+
+  /** Nodes holding encryption key `key`, ascending. */
+  nodesWithEncryptionKey(key: Uint8Array): number[] {
+    return this.memberIndex
+      .encryptionKeyCandidates(key)
+      .filter((node) => {
+        const held = node < this.nodeCount ? this.encryptionKey(node) : undefined;
+        return held !== undefined && bytesEqual(held, key);
+      })
+      .sort((a, b) => a - b);
+  }
+
+  /** Leaves holding signature key `key`, ascending. */
+  leavesWithSignatureKey(key: Uint8Array): number[] {
+    return this.memberIndex
+      .signatureKeyCandidates(key)
+      .filter((leaf) => {
+        const held = this.leaf(leaf)?.signatureKey;
+        return held !== undefined && bytesEqual(held, key);
+      })
+      .sort((a, b) => a - b);
+  }
 
   /** A one-member tree. */
   static single(leaf: LeafNode): RatchetTree {
@@ -51,7 +87,12 @@ export class RatchetTree {
       }
     });
     while (slots.length < math.nodeWidth(leafCount)) slots.push(undefined);
-    return new RatchetTree(leafCount, PersistentArray.from(slots), HashCache.empty(slots.length));
+    return new RatchetTree(
+      leafCount,
+      PersistentArray.from(slots),
+      HashCache.empty(slots.length),
+      undefined,
+    );
   }
 
   /** The node list for the `ratchet_tree` extension: trailing blanks removed. */
@@ -169,11 +210,12 @@ export class RatchetTree {
   /** A new tree with the given slots replaced. */
   withNodes(updates: readonly (readonly [number, NodeSlot])[]): RatchetTree {
     if (updates.length === 0) return this;
-    const indices = updates.map(([i]) => i);
+    const final = new Map(updates); // a node edited twice keeps its last value
     return new RatchetTree(
       this.leafCount,
-      this.nodes.with(updates),
-      this.hashCache.invalidate(indices, this.leafCount),
+      this.nodes.with(final),
+      this.hashCache.invalidate([...final.keys()], this.leafCount),
+      this.index?.edited(final, (node) => this.nodes.get(node), this.nodeCount),
     );
   }
 
@@ -189,6 +231,7 @@ export class RatchetTree {
       this.leafCount * 2,
       this.nodes.resize(width, undefined),
       this.hashCache.resize(width),
+      this.index, // only blank nodes are added
     );
   }
 
@@ -202,6 +245,7 @@ export class RatchetTree {
       leafCount,
       this.nodes.resize(width, undefined),
       this.hashCache.resize(width),
+      this.index, // dropped nodes are blank leaves and parents whose entries lookups ignore
     );
   }
 

@@ -10,14 +10,9 @@ import { MlsError } from '../errors.js';
 import type { Credential } from '../credentials/credential.js';
 import type { Extension } from '../extensions/extension.js';
 import { LeafNodeSource, type LeafNode } from '../messages/leafNode.js';
-import type { HpkeCiphertext, UpdatePath, UpdatePathNode } from '../messages/updatePath.js';
+import type { UpdatePath, UpdatePathNode } from '../messages/updatePath.js';
 import { bytesEqual, EMPTY } from '../util/bytes.js';
-import {
-  editTree,
-  nodesWithEncryptionKey,
-  signLeafNode,
-  validateLeafNode,
-} from './leafNodeValidation.js';
+import { signLeafNode, validateLeafNode } from './leafNodeValidation.js';
 import * as math from './math.js';
 import { NodeType, type NodeSlot } from './nodes.js';
 import { blankedDirectPath } from './operations.js';
@@ -137,7 +132,7 @@ export function createUpdatePath(input: CreateUpdatePathInput): CreatedUpdatePat
     input.groupId,
     leafIndex,
   );
-  const newTree = editTree(merged, [
+  const newTree = merged.withNodes([
     [math.leafToNode(leafIndex), { nodeType: NodeType.leaf, leaf }],
   ]);
   const newTreeHash = treeHash(newTree, suite.hash);
@@ -146,16 +141,17 @@ export function createUpdatePath(input: CreateUpdatePathInput): CreatedUpdatePat
   const exclude = excludedNodes(input.newMembers);
   const nodes: UpdatePathNode[] = path.map(({ copathChild }, i) => ({
     encryptionKey: keyPairs[i]![1].publicKey,
-    encryptedPathSecret: newTree.resolution(copathChild, exclude).map((target): HpkeCiphertext => {
-      const { kem_output, ciphertext } = encryptWithLabel(
-        suite,
-        newTree.encryptionKey(target)!,
-        'UpdatePathNode',
-        context,
-        pathSecrets[i]!.pathSecret,
-      );
-      return { kemOutput: kem_output, ciphertext };
-    }),
+    encryptedPathSecret: newTree
+      .resolution(copathChild, exclude)
+      .map((target) =>
+        encryptWithLabel(
+          suite,
+          newTree.encryptionKey(target)!,
+          'UpdatePathNode',
+          context,
+          pathSecrets[i]!.pathSecret,
+        ),
+      ),
   }));
 
   return {
@@ -192,7 +188,7 @@ function mergePublicKeys(
   publicKeys: readonly Uint8Array[],
 ): { merged: RatchetTree; leafParentHash: Uint8Array } {
   const path = tree.filteredDirectPath(leafIndex);
-  const withKeys = editTree(tree, [
+  const withKeys = tree.withNodes([
     ...blankedDirectPath(tree, leafIndex),
     ...path.map(({ node }, i): [number, NodeSlot] => [
       node,
@@ -203,7 +199,7 @@ function mergePublicKeys(
     ]),
   ]);
   const { edits, leafParentHash } = pathParentHashes(withKeys, suite.hash, path);
-  return { merged: editTree(withKeys, edits), leafParentHash };
+  return { merged: withKeys.withNodes(edits), leafParentHash };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +274,7 @@ export function mergeUpdatePath(input: MergeUpdatePathInput): MergedUpdatePath {
 
   const keys = updatePath.nodes.map((n) => n.encryptionKey);
   keys.forEach((key, i) => {
-    const held = nodesWithEncryptionKey(tree, key);
+    const held = tree.nodesWithEncryptionKey(key);
     const repeated = [updatePath.leafNode.encryptionKey, ...keys.slice(0, i)].some((k) =>
       bytesEqual(k, key),
     );
@@ -301,7 +297,7 @@ export function mergeUpdatePath(input: MergeUpdatePathInput): MergedUpdatePath {
       `committer leaf ${sender}: parent_hash does not match the merged UpdatePath`,
     );
   }
-  const newTree = editTree(merged, [[math.leafToNode(sender), { nodeType: NodeType.leaf, leaf }]]);
+  const newTree = merged.withNodes([[math.leafToNode(sender), { nodeType: NodeType.leaf, leaf }]]);
   const newTreeHash = treeHash(newTree, suite.hash);
   return {
     tree: newTree,

@@ -7,7 +7,7 @@ import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import type { Extension } from '../extensions/extension.js';
 import { bytesEqual } from '../util/bytes.js';
-import { nodesWithEncryptionKey, validateLeafNode } from './leafNodeValidation.js';
+import { validateLeafNode } from './leafNodeValidation.js';
 import * as math from './math.js';
 import { verifyParentHashes } from './parentHash.js';
 import type { RatchetTree } from './ratchetTree.js';
@@ -47,7 +47,7 @@ export function validateRatchetTree(tree: RatchetTree, ctx: TreeValidationContex
   for (let node = 1; node < tree.nodeCount; node += 2) {
     const parent = tree.parent(node);
     if (parent === undefined) continue;
-    const holders = nodesWithEncryptionKey(tree, parent.encryptionKey);
+    const holders = tree.nodesWithEncryptionKey(parent.encryptionKey);
     if (holders.length > 1) {
       throw new MlsError(
         'DUPLICATE_KEY',

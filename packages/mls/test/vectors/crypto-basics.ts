@@ -88,24 +88,17 @@ const suite: VectorSuite = {
     );
     const sealed = encryptWithLabel(cs, encPub, ewl2.label, context, plaintext);
     expect(
-      !bytesEqual(sealed.kem_output, hex(ewl2.kem_output)),
+      !bytesEqual(sealed.kemOutput, hex(ewl2.kem_output)),
       'encrypt_with_label: a new encryption reused the vector ephemeral key',
     );
     expectHex(
-      decryptWithLabel(cs, encPriv, ewl2.label, context, sealed.kem_output, sealed.ciphertext),
+      decryptWithLabel(cs, encPriv, ewl2.label, context, sealed.kemOutput, sealed.ciphertext),
       ewl2.plaintext,
       'encrypt_with_label: decrypting a new ciphertext',
     );
     let otherContext: unknown = 'opened';
     try {
-      decryptWithLabel(
-        cs,
-        encPriv,
-        ewl2.label,
-        utf8('other'),
-        sealed.kem_output,
-        sealed.ciphertext,
-      );
+      decryptWithLabel(cs, encPriv, ewl2.label, utf8('other'), sealed.kemOutput, sealed.ciphertext);
     } catch (e) {
       otherContext = e;
     }
