@@ -121,9 +121,11 @@ for (const { id, name } of CIPHER_SUITES.values()) {
 
     test('signatures: bad private keys are INVALID_KEY', () => {
       const { privateKey } = suites[0]!.signature.generateKeyPair();
+      const tooLong = concat(privateKey, new Uint8Array(1));
       for (const s of suites) {
-        throwsCode(() => s.signature.sign(privateKey.subarray(1), message), 'INVALID_KEY');
-        throwsCode(() => s.signature.publicKey(privateKey.subarray(1)), 'INVALID_KEY');
+        throwsCode(() => s.signature.sign(tooLong, message), 'INVALID_KEY');
+        throwsCode(() => s.signature.publicKey(tooLong), 'INVALID_KEY');
+        throwsCode(() => s.signature.publicKey(new Uint8Array(0)), 'INVALID_KEY');
         if (
           s.signature.scheme !== SignatureScheme.ED25519 &&
           s.signature.scheme !== SignatureScheme.ED448
@@ -213,8 +215,10 @@ for (const { id, name } of CIPHER_SUITES.values()) {
       for (const s of suites) {
         throwsCode(() => s.kem.encap(publicKey.subarray(1)), 'INVALID_KEY', 'short pk');
         throwsCode(() => s.kem.decap(concat(enc, new Uint8Array(1)), privateKey), 'INVALID_KEY');
-        throwsCode(() => s.kem.decap(enc, privateKey.subarray(1)), 'INVALID_KEY', 'short sk');
-        throwsCode(() => s.kem.publicKey(privateKey.subarray(1)), 'INVALID_KEY', 'short sk');
+        const tooLong = concat(privateKey, new Uint8Array(1));
+        throwsCode(() => s.kem.decap(enc, tooLong), 'INVALID_KEY', 'long sk');
+        throwsCode(() => s.kem.publicKey(tooLong), 'INVALID_KEY', 'long sk');
+        throwsCode(() => s.kem.publicKey(new Uint8Array(0)), 'INVALID_KEY', 'empty sk');
       }
     });
 
@@ -279,6 +283,23 @@ describe('KEM input validation (RFC 9180 §7.1.4)', () => {
         );
         throwsCode(() => kem.publicKey(new Uint8Array(kem.privateKeySize)), 'INVALID_KEY');
       }
+    });
+  }
+});
+
+describe('NIST private keys written without leading zero bytes', () => {
+  // Such keys appear in the official interop vectors (65-byte P-521 scalars).
+  for (const provider of PROVIDERS) {
+    test(`${provider.name}: a stripped scalar is the same key`, () => {
+      const suite = cipherSuite(0x0005, provider);
+      const padded = new Uint8Array(66);
+      padded.set(suite.provider.randomBytes(65), 1);
+      const stripped = padded.subarray(1);
+      assert.equal(toHex(suite.kem.publicKey(stripped)), toHex(suite.kem.publicKey(padded)));
+      const signer = suite.signature;
+      assert.equal(toHex(signer.publicKey(stripped)), toHex(signer.publicKey(padded)));
+      const sig = signer.sign(stripped, utf8('m'));
+      assert.ok(signer.verify(signer.publicKey(padded), utf8('m'), sig));
     });
   }
 });

@@ -7,6 +7,7 @@
  */
 import { MlsError } from '../errors.js';
 import { EMPTY, utf8, wipe } from '../util/bytes.js';
+import { checkPrivateKeySize, nistPrivateScalar } from './keys.js';
 import { KdfId, KemId, type Kdf, type Kem, type KeyPair } from './provider.js';
 
 /** The fixed parameters of a DHKEM group (RFC 9180 §7.1, Table 2, and §7.1.3). */
@@ -202,20 +203,19 @@ export function dhKem(group: DhGroup, kdf: Kdf, randomBytes: (length: number) =>
   ); // "KEM" || I2OSP(kem_id, 2)
   const isNist = order !== undefined;
 
-  function checkPrivateKey(sk: Uint8Array): void {
-    if (sk.length !== privateKeySize) {
-      throw new MlsError(
-        'INVALID_KEY',
-        `${group.name} private key must be ${privateKeySize} bytes, got ${sk.length}`,
-      );
+  /** The private key in its fixed-size form, refused unless valid. */
+  function checkedPrivateKey(sk: Uint8Array): Uint8Array {
+    if (!isNist) {
+      checkPrivateKeySize(group.name, sk, privateKeySize);
+      return sk; // X25519/X448 accept any string of the right length (it is clamped)
     }
-    // §7.1.2: a NIST private key is a scalar in [1, order-1]. X25519/X448 accept any string (clamped).
-    if (isNist) {
-      const n = bigIntFromBytes(sk);
-      if (n === 0n || n >= order) {
-        throw new MlsError('INVALID_KEY', `${group.name} private key is not in [1, order-1]`);
-      }
+    // §7.1.2: a NIST private key is a scalar in [1, order-1].
+    sk = nistPrivateScalar(group.name, sk, privateKeySize);
+    const n = bigIntFromBytes(sk);
+    if (n === 0n || n >= order) {
+      throw new MlsError('INVALID_KEY', `${group.name} private key is not in [1, order-1]`);
     }
+    return sk;
   }
 
   function checkPublicKey(pk: Uint8Array, what: string): void {
@@ -233,8 +233,8 @@ export function dhKem(group: DhGroup, kdf: Kdf, randomBytes: (length: number) =>
   }
 
   function publicKey(sk: Uint8Array): Uint8Array {
-    checkPrivateKey(sk);
-    return guarded('INVALID_KEY', `${group.name} public key`, () => group.publicKey(sk));
+    const key = checkedPrivateKey(sk);
+    return guarded('INVALID_KEY', `${group.name} public key`, () => group.publicKey(key));
   }
 
   /** DH(sk, pk) and pk(sk), with the §7.1.4 output check. */
@@ -324,8 +324,7 @@ export function dhKem(group: DhGroup, kdf: Kdf, randomBytes: (length: number) =>
     },
     decap(enc, skR) {
       checkPublicKey(enc, 'encapsulated key');
-      checkPrivateKey(skR);
-      const { dh, publicKey: pkR } = exchange(skR, enc);
+      const { dh, publicKey: pkR } = exchange(checkedPrivateKey(skR), enc);
       return sharedSecretOf(dh, enc, pkR);
     },
   };

@@ -23,6 +23,7 @@ import {
 } from 'node:crypto';
 import { MlsError } from '../errors.js';
 import { DH_GROUP_PARAMETERS, dhKem, type DhGroup } from './dhkem.js';
+import { checkPrivateKeySize, nistPrivateScalar } from './keys.js';
 import {
   AeadId,
   KdfId,
@@ -326,15 +327,6 @@ function signFailure(scheme: string, e: unknown): MlsError {
     : new MlsError('INVALID_KEY', `${scheme} signing failed: ${errorText(e)}`, { cause: e });
 }
 
-function checkPrivateKeySize(scheme: string, privateKey: Uint8Array, size: number): void {
-  if (privateKey.length !== size) {
-    throw new MlsError(
-      'INVALID_KEY',
-      `${scheme} private key must be ${size} bytes, got ${privateKey.length}`,
-    );
-  }
-}
-
 function edwardsSignature(
   scheme: typeof SignatureScheme.ED25519 | typeof SignatureScheme.ED448,
 ): Signature {
@@ -406,7 +398,7 @@ function ecdsaSignature(
   );
 
   function loadPrivate(sk: Uint8Array): KeyObject {
-    checkPrivateKeySize(crv, sk, scalarSize);
+    sk = nistPrivateScalar(crv, sk, scalarSize);
     try {
       return privateKeys(sk);
     } catch (e) {
@@ -415,7 +407,7 @@ function ecdsaSignature(
   }
 
   const publicKey = (sk: Uint8Array) => {
-    checkPrivateKeySize(crv, sk, scalarSize);
+    sk = nistPrivateScalar(crv, sk, scalarSize);
     return plain(loadNistPrivate(crv, sk).getPublicKey());
   };
   return {

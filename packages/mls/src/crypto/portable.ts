@@ -19,6 +19,7 @@ import { randomBytes } from '@noble/hashes/utils.js';
 import { MlsError } from '../errors.js';
 import { bytesEqual, utf8 } from '../util/bytes.js';
 import { DH_GROUP_PARAMETERS, dhKem, type DhGroup } from './dhkem.js';
+import { checkPrivateKeySize, nistPrivateScalar } from './keys.js';
 import {
   AeadId,
   KdfId,
@@ -183,15 +184,6 @@ function nistGroup(
 // ---------------------------------------------------------------------------------------------
 // Signatures
 
-function checkPrivateKeySize(scheme: string, privateKey: Uint8Array, size: number): void {
-  if (privateKey.length !== size) {
-    throw new MlsError(
-      'INVALID_KEY',
-      `${scheme} private key must be ${size} bytes, got ${privateKey.length}`,
-    );
-  }
-}
-
 function invalidKey(scheme: string, e: unknown): MlsError {
   return new MlsError('INVALID_KEY', `${scheme}: ${errorText(e)}`, { cause: e });
 }
@@ -305,7 +297,7 @@ function ecdsaSignature(
   const [name, curve, scalarSize] = ECDSA_CURVES[scheme];
   const pointSize = 1 + 2 * scalarSize;
   const publicKey = (sk: Uint8Array) => {
-    checkPrivateKeySize(name, sk, scalarSize);
+    sk = nistPrivateScalar(name, sk, scalarSize);
     try {
       return curve.getPublicKey(sk, false);
     } catch (e) {
@@ -320,7 +312,7 @@ function ecdsaSignature(
     },
     publicKey,
     sign(sk, message) {
-      checkPrivateKeySize(name, sk, scalarSize);
+      sk = nistPrivateScalar(name, sk, scalarSize);
       try {
         // Deterministic (RFC 6979) and low-S, which every verifier accepts.
         return curve.sign(message, sk, { prehash: true, format: 'der' });

@@ -6,7 +6,6 @@
  * result unprotected again. The signature key pair must match.
  */
 import { decode, encode } from '../../src/codec/index.js';
-import { SignatureScheme } from '../../src/crypto/provider.js';
 import { cipherSuite, type CipherSuite } from '../../src/crypto/suites.js';
 import {
   checkGroupAndEpoch,
@@ -98,24 +97,6 @@ function expectContent(
   }
 }
 
-/**
- * The vectors give ECDSA private keys as minimal big-endian integers (a P-521 key may have 65
- * bytes); the providers take scalars of the field size, so the same scalar is left-padded.
- */
-function signaturePrivateKey(cs: CipherSuite, key: Uint8Array): Uint8Array {
-  const ecdsa: number[] = [
-    SignatureScheme.ECDSA_SECP256R1_SHA256,
-    SignatureScheme.ECDSA_SECP384R1_SHA384,
-    SignatureScheme.ECDSA_SECP521R1_SHA512,
-  ];
-  // The NIST suites pair each ECDSA curve with the DHKEM over the same curve.
-  const size = cs.kem.privateKeySize;
-  if (!ecdsa.includes(cs.signature.scheme) || key.length >= size) return key;
-  const padded = new Uint8Array(size);
-  padded.set(key, size - key.length);
-  return padded;
-}
-
 function decodePublic(bytes: Uint8Array, at: string): PublicMessage {
   const m = decode(mlsMessageCodec, bytes);
   if (m.wireFormat !== WireFormat.mls_public_message) throw new Error(`${at}: not a PublicMessage`);
@@ -150,7 +131,7 @@ const suite: VectorSuite = {
       if (!KNOWN_FIELDS.has(field)) throw new Error(`unknown field ${field}`);
     }
     const cs = cipherSuite(entry.cipher_suite, provider);
-    const signaturePriv = signaturePrivateKey(cs, hex(entry.signature_priv));
+    const signaturePriv = hex(entry.signature_priv);
     const signaturePub = hex(entry.signature_pub);
     expectHex(cs.signature.publicKey(signaturePriv), entry.signature_pub, 'signature key pair');
 
