@@ -88,6 +88,20 @@ export function deriveJoinerSecret(
   return expandWithLabel(suite, extracted, 'joiner', groupContext, suite.kdf.size);
 }
 
+/**
+ * welcome_secret = DeriveSecret(Extract(joiner_secret, psk_secret), "welcome"): a joiner needs it
+ * to decrypt the GroupInfo before it knows the GroupContext the rest of the schedule hashes.
+ */
+export function deriveWelcomeSecret(
+  suite: CipherSuite,
+  joinerSecret: Uint8Array,
+  pskSecret: Uint8Array,
+): Uint8Array {
+  checkLength(suite, joinerSecret, 'joiner_secret');
+  checkLength(suite, pskSecret, 'psk_secret');
+  return deriveSecret(suite, suite.kdf.extract(joinerSecret, pskSecret), 'welcome');
+}
+
 /** Every secret from the joiner_secret on: where a member joining by Welcome starts. */
 export function epochFromJoinerSecret(
   suite: CipherSuite,

@@ -415,11 +415,11 @@ describe('PrivateMessage', () => {
     expectMlsError('GENERATION_REUSED', () => receive(fx, third.secretTree, messages[5]!));
   });
 
-  test('a sender that is not a member is INVALID_SENDER', () => {
+  test('a blank sender leaf is REMOVED_SENDER, one outside the tree INVALID_SENDER', () => {
     const fx = fixture();
     const [message] = send(fx, [application('who am I')]).messages;
     // The receiver's tree has a blank leaf where the sender claims to be.
-    expectMlsError('INVALID_SENDER', () =>
+    expectMlsError('REMOVED_SENDER', () =>
       decryptPrivateMessage(fx.cs, message!, {
         senderDataSecret: fx.senderDataSecret,
         secretTree: fx.tree,

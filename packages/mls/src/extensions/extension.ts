@@ -48,3 +48,9 @@ export function findExtension(
 export function isGrease(value: number): boolean {
   return (value & 0x0f0f) === 0x0a0a && value >> 8 === (value & 0xff) && value !== 0xfafa;
 }
+
+/** `Extension extensions<V>`, for comparing or hashing whole lists. */
+export const extensionListCodec: Codec<readonly Extension[]> = {
+  encode: (w, list) => encodeExtensions(w, list),
+  decode: decodeExtensions,
+};

@@ -212,7 +212,7 @@ export interface DecryptParams extends PrivateMessageKeys {
   readonly context: GroupContext;
   /**
    * The signature key of the member at `leafIndex`, or undefined when that leaf is blank: then the
-   * message is refused with `INVALID_SENDER` before any content key is derived.
+   * message is refused with `REMOVED_SENDER` before any content key is derived.
    */
   readonly senderSignatureKey: (leafIndex: number) => Uint8Array | undefined;
 }
@@ -227,7 +227,7 @@ export interface DecryptedPrivateMessage {
 
 /**
  * Decrypts and verifies a PrivateMessage. Each failure is an `MlsError`: `AEAD_FAILURE` for
- * either ciphertext, `INVALID_SENDER` for a leaf that is out of range or blank, the
+ * either ciphertext, `INVALID_SENDER` for a leaf out of range, `REMOVED_SENDER` for a blank one, the
  * `GENERATION_*` codes for a key that is gone or too far ahead, `INVALID_PADDING` for non-zero
  * padding, `BAD_SIGNATURE`, or a decoding error for malformed content. The given secret tree is
  * never changed; only a fully verified message yields the advanced one.
@@ -259,7 +259,7 @@ export function decryptPrivateMessage(
   }
   const signatureKey = params.senderSignatureKey(leafIndex);
   if (signatureKey === undefined) {
-    throw new MlsError('INVALID_SENDER', `sender leaf ${leafIndex} is blank`);
+    throw new MlsError('REMOVED_SENDER', `sender leaf ${leafIndex} is not a member`);
   }
 
   const taken = takeKey(params.secretTree, leafIndex, ratchetTypeOf(contentType), generation);

@@ -101,6 +101,22 @@ export const groupContextExtensionsCodec: Codec<GroupContextExtensions> = {
   decode: (r) => ({ extensions: decodeExtensions(r) }),
 };
 
+/** The seven proposal types RFC 9420 defines. */
+export type DefaultProposal = Exclude<Proposal, CustomProposal>;
+
+/**
+ * `p` as the default proposal type `type`, or undefined. (A plain comparison of `proposalType`
+ * does not narrow the union, since a custom type is any number.)
+ */
+export function proposalOfType<T extends DefaultProposal['proposalType']>(
+  p: Proposal,
+  type: T,
+): Extract<DefaultProposal, { proposalType: T }> | undefined {
+  return p.proposalType === type && !isCustomProposal(p)
+    ? (p as Extract<DefaultProposal, { proposalType: T }>)
+    : undefined;
+}
+
 export function isCustomProposal(p: Proposal): p is CustomProposal {
   return (
     p.proposalType < ProposalType.add || p.proposalType > ProposalType.group_context_extensions

@@ -54,9 +54,14 @@ export function leafNodeSignatureValid(
 /** What a leaf node is checked against: the group it is in or is to join. */
 export interface LeafValidationContext {
   suite: CipherSuite;
-  /** The tree whose other members the leaf must be compatible with and distinct from. */
-  tree: RatchetTree;
-  groupId: Uint8Array;
+  /**
+   * The tree whose other members the leaf must be compatible with and distinct from. Absent for
+   * a KeyPackage checked on its own (by a directory, or before a group is chosen): then only the
+   * leaf's own consistency is checked.
+   */
+  tree?: RatchetTree;
+  /** Needed for update and commit leaves, whose signature covers it. */
+  groupId?: Uint8Array;
   /** The GroupContext extensions in force; a `required_capabilities` among them is enforced. */
   extensions: readonly Extension[];
   /**
@@ -98,7 +103,7 @@ function supportsExtension(capabilities: Capabilities, type: number): boolean {
   return DEFAULT_EXTENSION_TYPES.has(type) || capabilities.extensions.includes(type);
 }
 
-function supportsProposal(capabilities: Capabilities, type: number): boolean {
+export function supportsProposal(capabilities: Capabilities, type: number): boolean {
   return DEFAULT_PROPOSAL_TYPES.has(type) || capabilities.proposals.includes(type);
 }
 
@@ -125,7 +130,7 @@ export function validateLeafNode(
   ctx: LeafValidationContext,
 ): void {
   const replaced = use.use === 'key_package' ? undefined : use.leafIndex;
-  if (replaced !== undefined && !(replaced >= 0 && replaced < ctx.tree.leafCount)) {
+  if (replaced !== undefined && !(ctx.tree && replaced >= 0 && replaced < ctx.tree.leafCount)) {
     throw new MlsError('INVALID_LEAF_NODE', `leaf index ${replaced} is outside the tree`);
   }
   const where = replaced === undefined ? 'key package leaf node' : `leaf node ${replaced}`;
@@ -145,8 +150,8 @@ export function validateLeafNode(
     throw new MlsError('BAD_SIGNATURE', `${where}: LeafNodeTBS signature does not verify`);
   }
 
-  checkCapabilities(leaf, ctx.extensions, where);
-  checkCredentialTypes(ctx.tree, leaf, replaced, where);
+  checkLeafCapabilities(leaf, ctx.extensions, where);
+  if (ctx.tree) checkCredentialTypes(ctx.tree, leaf, replaced, where);
   if (leaf.leafNodeSource === LeafNodeSource.key_package) {
     const { notBefore, notAfter } = leaf.lifetime;
     if (ctx.now !== undefined && (ctx.now < notBefore || ctx.now > notAfter)) {
@@ -159,7 +164,7 @@ export function validateLeafNode(
       throw new MlsError('INVALID_LEAF_NODE', `${where}: lifetime longer than ${ctx.maxLifetime}s`);
     }
   }
-  checkUniqueKeys(ctx.tree, leaf, use, replaced, where);
+  if (ctx.tree) checkUniqueKeys(ctx.tree, leaf, use, replaced, where);
 }
 
 /** §13.4: a list of extensions has at most one of each type. */
@@ -170,7 +175,15 @@ function checkExtensionList(leaf: LeafNode, where: string): void {
   }
 }
 
-function checkCapabilities(leaf: LeafNode, groupExtensions: readonly Extension[], where: string) {
+/**
+ * Throws `UNSUPPORTED_CAPABILITY` unless the leaf supports its own credential type and extensions,
+ * every GroupContext extension, and what a `required_capabilities` among them requires.
+ */
+export function checkLeafCapabilities(
+  leaf: LeafNode,
+  groupExtensions: readonly Extension[],
+  where: string,
+): void {
   const caps = leaf.capabilities;
   const fail = (what: string) => {
     throw new MlsError('UNSUPPORTED_CAPABILITY', `${where}: ${what}`);

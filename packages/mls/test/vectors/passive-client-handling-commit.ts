@@ -1,0 +1,8 @@
+import { checkPassiveClient } from './passive-client-welcome.js';
+import type { VectorSuite } from './harness.js';
+
+const suite: VectorSuite = {
+  file: 'passive-client-handling-commit.json',
+  check: checkPassiveClient,
+};
+export default suite;
