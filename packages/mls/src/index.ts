@@ -27,6 +27,7 @@ export {
 export { basicCredential, CredentialType, type Credential } from './credentials/credential.js';
 export { ExtensionType, findExtension, type Extension } from './extensions/extension.js';
 export {
+  externalPubCodec,
   externalSendersCodec,
   requiredCapabilitiesCodec,
   type ExternalSender,
@@ -89,6 +90,7 @@ export {
   type ExternalJoinOptions,
 } from './group/external.js';
 export { createGroupInfo, type GroupInfoOptions } from './group/groupInfo.js';
+export { branchGroup, reinitializeGroup, type ResumeOptions } from './group/resumption.js';
 export { deserializeGroupState, serializeGroupState } from './group/serialize.js';
 export type { PskSource } from './group/psks.js';
 export type { ProposalPolicy } from './group/proposals.js';

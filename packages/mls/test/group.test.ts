@@ -2,6 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   basicCredential,
+  branchGroup,
+  createExternalProposal,
+  createGroup,
+  createNewMemberProposal,
+  encode,
+  ExtensionType,
+  externalSendersCodec,
+  joinFromWelcome,
+  reinitializeGroup,
   CIPHER_SUITES,
   createCommit,
   createGroupInfo,
@@ -35,6 +44,7 @@ import {
   keyPackageFor,
   NOW,
   suiteFor,
+  welcomeOf,
 } from './support/clients.js';
 
 const suite = suiteFor(1, nodeCrypto);
@@ -393,5 +403,136 @@ describe('refused commits leave the state intact', () => {
     const sent = send(a!, 'once');
     const { state } = receive(b!, sent.message);
     refused(state, sent.message, 'GENERATION_REUSED', sent.state);
+  });
+});
+
+describe('resumption, extensions and other senders', () => {
+  test('ReInit: the group is frozen, and its successor resumes it with a reinit PSK', () => {
+    let [a, b] = groupOf(suite, ['alice', 'bob']) as GroupState[];
+    const newId = utf8('successor group');
+    const step = commitAll([a!, b!], 0, {
+      reinit: { groupId: newId, version: 1, cipherSuite: 3, extensions: [] },
+    });
+    [a, b] = step.states as GroupState[];
+    assert.ok(a!.reinit && b!.reinit, 'both see the ReInit');
+    expectMlsError(() => encryptApplication(a!, utf8('x')), 'INVALID_STATE');
+    const suite3 = suiteFor(3, nodeCrypto);
+    const bobNew = keyPackageFor(suite3, 'bob');
+    const created = reinitializeGroup(a!, { keyPackages: [bobNew.keyPackage], now: NOW });
+    const a2 = created.pending;
+    assert.equal(a2.context.epoch, 1n);
+    assert.equal(a2.suite.id, 3);
+    const b2 = joinFromWelcome(nodeCrypto, welcomeOf(created), bobNew, { resumedGroup: b! });
+    assert.equal(toHex(epochAuthenticator(a2)), toHex(epochAuthenticator(b2)));
+    // Without the old group at hand, the Welcome is refused.
+    expectMlsError(() => joinFromWelcome(nodeCrypto, welcomeOf(created), bobNew), 'MISSING_PSK');
+  });
+
+  test('branch: a subgroup resumes its parent with a branch PSK', () => {
+    const [a, b, c] = groupOf(suite, ['alice', 'bob', 'carol']) as GroupState[];
+    const bobKp = keyPackageFor(suite, 'bob');
+    const created = branchGroup(a!, { keyPackages: [bobKp.keyPackage], now: NOW });
+    const b2 = joinFromWelcome(nodeCrypto, welcomeOf(created), bobKp, { resumedGroup: b! });
+    assert.equal(toHex(epochAuthenticator(created.pending)), toHex(epochAuthenticator(b2)));
+    // A branch may only hold members of the old group.
+    const eveKp = keyPackageFor(suite, 'eve');
+    const withEve = branchGroup(a!, { keyPackages: [eveKp.keyPackage], now: NOW });
+    expectMlsError(
+      () => joinFromWelcome(nodeCrypto, welcomeOf(withEve), eveKp, { resumedGroup: c! }),
+      'INVALID_WELCOME',
+    );
+  });
+
+  test('group metadata in a GroupContext extension all members support', () => {
+    const META = 0xf0a1;
+    const caps = { capabilities: { extensions: [META] } };
+    let a = createGroup(suite, { credential: basicCredential(utf8('alice')), now: NOW, ...caps });
+    const bob = keyPackageFor(suite, 'bob', caps);
+    const created = createCommit(a, { add: [bob.keyPackage] });
+    a = created.pending;
+    let b = joinFromWelcome(nodeCrypto, welcomeOf(created), bob);
+    const metadata = { extensionType: META, extensionData: utf8('{"name":"Trellis"}') };
+    const step = commitAll([a, b], 1, { groupContextExtensions: [metadata] });
+    [a, b] = step.states as [GroupState, GroupState];
+    assert.equal(step.created.summary.hasPath, true);
+    assert.equal(text(a.context.extensions[0]!.extensionData), '{"name":"Trellis"}');
+    // A member without support cannot be added any more.
+    const carol = keyPackageFor(suite, 'carol');
+    expectMlsError(() => createCommit(a, { add: [carol.keyPackage] }), 'UNSUPPORTED_CAPABILITY');
+  });
+
+  test('application-defined proposals travel to members that support them', () => {
+    const CUSTOM = 0xf00d;
+    const caps = { capabilities: { proposals: [CUSTOM] } };
+    let a = createGroup(suite, { credential: basicCredential(utf8('alice')), now: NOW, ...caps });
+    const bob = keyPackageFor(suite, 'bob', caps);
+    const created = createCommit(a, { add: [bob.keyPackage] });
+    a = created.pending;
+    const b = joinFromWelcome(nodeCrypto, welcomeOf(created), bob);
+    const custom = { proposalType: CUSTOM, payload: utf8('pin message 42') };
+    const step = commitAll([a, b], 0, { proposals: [custom] });
+    assert.equal(step.created.summary.custom.length, 1);
+    assert.ok(step.states[1], 'bob processed the custom proposal');
+    // A group where Bob lacks support refuses it.
+    const [x] = groupOf(suite, ['xavier', 'yana']);
+    expectMlsError(() => createCommit(x!, { proposals: [custom] }), 'INVALID_PROPOSAL_LIST');
+  });
+
+  test('external senders propose; new members propose their own Add', () => {
+    const server = suite.signature.generateKeyPair();
+    const externalSenders = {
+      extensionType: ExtensionType.external_senders,
+      extensionData: encode(externalSendersCodec, [
+        { signatureKey: server.publicKey, credential: basicCredential(utf8('server')) },
+      ]),
+    };
+    let a = createGroup(suite, {
+      credential: basicCredential(utf8('alice')),
+      now: NOW,
+      extensions: [externalSenders],
+    });
+    const bob = keyPackageFor(suite, 'bob', { capabilities: { extensions: [] } });
+    let created = createCommit(a, { add: [bob.keyPackage] });
+    a = created.pending;
+    let b = joinFromWelcome(nodeCrypto, welcomeOf(created), bob);
+    const info = createGroupInfo(a);
+    const carol = keyPackageFor(suite, 'carol');
+    const fromServer = createExternalProposal(nodeCrypto, info, 0, server.privateKey, {
+      proposalType: ProposalType.add,
+      keyPackage: carol.keyPackage,
+    });
+    const ra = processMessage(a, fromServer);
+    const rb = processMessage(b, fromServer);
+    assert.equal(ra.kind, 'proposal');
+    a = (ra as { state: GroupState }).state;
+    b = (rb as { state: GroupState }).state;
+    const step = commitAll([a, b], 1);
+    assert.equal(step.created.summary.added.length, 1);
+    a = step.states[0]!;
+    const info1 = createGroupInfo(a);
+    // External senders may remove; a proposal not signed by the listed key is refused.
+    const remove = createExternalProposal(nodeCrypto, info1, 0, server.privateKey, {
+      proposalType: ProposalType.remove,
+      removed: 1,
+    });
+    assert.equal(processMessage(a, remove).kind, 'proposal');
+    const wrongKey = createExternalProposal(nodeCrypto, info1, 0, carol.signaturePrivateKey, {
+      proposalType: ProposalType.remove,
+      removed: 1,
+    });
+    expectMlsError(() => processMessage(a, wrongKey), 'BAD_SIGNATURE');
+    // A new member asks to join.
+    const dave = keyPackageFor(suite, 'dave');
+    const ask = createNewMemberProposal(
+      nodeCrypto,
+      info1,
+      dave.keyPackage,
+      dave.signaturePrivateKey,
+    );
+    const rd = processMessage(a, ask);
+    assert.equal(rd.kind, 'proposal');
+    created = createCommit((rd as { state: GroupState }).state);
+    assert.equal(created.summary.added.length, 1);
+    assert.ok(joinFromWelcome(nodeCrypto, welcomeOf(created), dave));
   });
 });

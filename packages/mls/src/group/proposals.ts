@@ -7,7 +7,7 @@ import { isGrease, type Extension } from '../extensions/extension.js';
 import { SenderType, type Sender } from '../framing/content.js';
 import type { KeyPackage } from '../messages/keyPackage.js';
 import type { LeafNode } from '../messages/leafNode.js';
-import type { PreSharedKeyId } from '../messages/preSharedKeyId.js';
+import type { PreSharedKeyId, ResumptionPskUsage } from '../messages/preSharedKeyId.js';
 import {
   isCustomProposal,
   proposalOfType,
@@ -62,6 +62,11 @@ export interface ProposalPolicy {
    */
   readonly acceptResync?: (removed: LeafNode, joiner: LeafNode) => boolean;
   readonly pskSource?: PskSource;
+  /**
+   * Set only for the first commit of a group that resumes another by reinit or branch (§11.2,
+   * §11.3), where a resumption PSK of that usage is expected.
+   */
+  readonly resuming?: ResumptionPskUsage;
 }
 
 /** The epoch a proposal list is applied to. */
@@ -204,7 +209,7 @@ export function applyProposals(
   }
   const pskIds: PreSharedKeyId[] = pskItems.map((i) => pskOf(i.proposal));
   pskIds.forEach((id, i) => {
-    checkPskProposal(suite, id);
+    checkPskProposal(suite, id, policy.resuming);
     if (pskIds.slice(0, i).some((other) => samePskId(other, id))) {
       throw invalid('the same PSK is proposed twice');
     }

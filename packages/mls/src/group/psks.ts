@@ -57,11 +57,19 @@ export function resolvePsks(
   });
 }
 
-/** §12.1.4: what makes a PreSharedKey proposal invalid on its own. */
-export function checkPskProposal(suite: CipherSuite, id: PreSharedKeyId): void {
+/**
+ * §12.1.4: what makes a PreSharedKey proposal invalid on its own. A resumption PSK for reinit
+ * or branch is only valid in the first commit of the group that resumes another (`resuming`).
+ */
+export function checkPskProposal(
+  suite: CipherSuite,
+  id: PreSharedKeyId,
+  resuming?: ResumptionPskUsage,
+): void {
   if (
     id.pskType === PskType.resumption &&
-    (id.usage === ResumptionPskUsage.reinit || id.usage === ResumptionPskUsage.branch)
+    (id.usage === ResumptionPskUsage.reinit || id.usage === ResumptionPskUsage.branch) &&
+    id.usage !== resuming
   ) {
     throw new MlsError(
       'INVALID_PSK',
