@@ -11,6 +11,7 @@ import {
   externalSendersCodec,
   joinFromWelcome,
   reinitializeGroup,
+  requiredCapabilitiesCodec,
   CIPHER_SUITES,
   createCommit,
   createGroupInfo,
@@ -534,5 +535,78 @@ describe('resumption, extensions and other senders', () => {
     created = createCommit((rd as { state: GroupState }).state);
     assert.equal(created.summary.added.length, 1);
     assert.ok(joinFromWelcome(nodeCrypto, welcomeOf(created), dave));
+  });
+});
+
+describe('more commit shapes', () => {
+  test('handshake messages as PrivateMessages', () => {
+    const config = { encryptHandshake: true };
+    let a = createGroup(suite, { credential: basicCredential(utf8('alice')), now: NOW, config });
+    const bob = keyPackageFor(suite, 'bob');
+    const created = createCommit(a, { add: [bob.keyPackage] });
+    a = created.pending;
+    let b = joinFromWelcome(nodeCrypto, welcomeOf(created), bob, { config });
+    const proposed = proposeUpdate(b);
+    assert.equal(proposed.message.wireFormat, WireFormat.mls_private_message);
+    b = proposed.state;
+    const r = processMessage(a, proposed.message);
+    assert.equal(r.kind, 'proposal');
+    const step = commitAll([(r as { state: GroupState }).state, b], 0);
+    assert.equal(step.created.commit.wireFormat, WireFormat.mls_private_message);
+    assert.ok(step.states[1]);
+  });
+
+  test('a Welcome without the ratchet tree needs the tree from elsewhere', () => {
+    const a = createGroup(suite, { credential: basicCredential(utf8('alice')), now: NOW });
+    const bob = keyPackageFor(suite, 'bob');
+    const created = createCommit(a, { add: [bob.keyPackage], welcomeGroupInfo: {} });
+    expectMlsError(
+      () => joinFromWelcome(nodeCrypto, welcomeOf(created), bob),
+      'MISSING_RATCHET_TREE',
+    );
+    const b = joinFromWelcome(nodeCrypto, welcomeOf(created), bob, {
+      ratchetTree: created.pending.tree.toNodeList(),
+    });
+    assert.equal(toHex(epochAuthenticator(b)), toHex(epochAuthenticator(created.pending)));
+  });
+
+  test('required_capabilities: members must support what the group requires', () => {
+    const REQUIRED = 0xf0f0;
+    const required = {
+      extensionType: ExtensionType.required_capabilities,
+      extensionData: encode(requiredCapabilitiesCodec, {
+        extensionTypes: [REQUIRED],
+        proposalTypes: [],
+        credentialTypes: [],
+      }),
+    };
+    const a = createGroup(suite, {
+      credential: basicCredential(utf8('alice')),
+      now: NOW,
+      extensions: [required],
+      capabilities: { extensions: [REQUIRED] },
+    });
+    const able = keyPackageFor(suite, 'bob', { capabilities: { extensions: [REQUIRED] } });
+    const unable = keyPackageFor(suite, 'carol');
+    assert.ok(createCommit(a, { add: [able.keyPackage] }).welcome);
+    expectMlsError(() => createCommit(a, { add: [unable.keyPackage] }), 'UNSUPPORTED_CAPABILITY');
+  });
+
+  test("external commit that replaces the joiner's old leaf (resync)", () => {
+    let [a, b] = groupOf(suite, ['alice', 'bob']) as GroupState[];
+    const info = createGroupInfo(a!, { externalPub: true, ratchetTree: true });
+    const resynced = joinByExternalCommit(nodeCrypto, info, {
+      credential: basicCredential(utf8('bob')),
+      resync: b!.ownLeaf,
+    });
+    const r = processMessage(a!, resynced.commit);
+    assert.equal(r.kind, 'commit');
+    // Someone else's leaf may not be taken over.
+    const impostor = joinByExternalCommit(nodeCrypto, info, {
+      credential: basicCredential(utf8('mallory')),
+      resync: b!.ownLeaf,
+      acceptResync: () => true,
+    });
+    expectMlsError(() => processMessage(a!, impostor.commit), 'INVALID_PROPOSAL_LIST');
   });
 });

@@ -16,7 +16,6 @@ import {
   externalInitReceive,
   externalKeyPair,
   nextEpoch,
-  verifyConfirmationTag,
   zeroSecret,
   type EpochKeySchedule,
 } from '../keySchedule.js';
@@ -38,7 +37,7 @@ import {
   type PathSecret,
 } from '../tree/treekem.js';
 import { treeHash } from '../tree/treeHash.js';
-import { bytesEqual } from '../util/bytes.js';
+import { bytesEqual, constantTimeEqual } from '../util/bytes.js';
 import { buildEpoch } from './epoch.js';
 import { createGroupInfo, type GroupInfoOptions } from './groupInfo.js';
 import { protectOwn, signOwn } from './messaging.js';
@@ -452,12 +451,9 @@ export function processCommit(
       )
     : state.secrets.initSecret;
   const step = stepEpoch(suite, state, authenticated, applied, tree, initSecret, commitSecret);
-  verifyConfirmationTag(
-    suite,
-    step.keySchedule.secrets.confirmationKey,
-    step.context.confirmedTranscriptHash,
-    auth.confirmationTag,
-  );
+  if (!constantTimeEqual(step.confirmationTag, auth.confirmationTag)) {
+    throw new MlsError('BAD_CONFIRMATION_TAG', 'the confirmation tag does not match the new epoch');
+  }
   const next = buildEpoch({
     suite,
     config: state.config,

@@ -175,10 +175,9 @@ export function applyProposals(
   const externalInits = byType(ProposalType.external_init);
   const custom = items.map((i) => i.proposal).filter(isCustomProposal);
 
-  for (const item of items) {
-    if (!(committer.external && item.proposal.proposalType === ProposalType.external_init)) {
-      checkProposalSender(item.proposal, item.sender);
-    }
+  // An external commit's own proposals are checked by the external-commit rules below.
+  if (!committer.external) {
+    for (const item of items) checkProposalSender(item.proposal, item.sender);
   }
 
   if (committer.external) {
