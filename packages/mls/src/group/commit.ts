@@ -143,7 +143,7 @@ export interface CommitOptions extends ProposalPolicy {
 export interface CreatedCommit {
   commit: MlsMessage;
   /** For the members the commit adds, if any. */
-  welcome?: MlsMessage;
+  welcome?: Extract<MlsMessage, { wireFormat: typeof WireFormat.mls_welcome }>;
   /** A signed GroupInfo of the new epoch. */
   groupInfo: GroupInfo;
   /** The new epoch: adopt it when the commit is confirmed (RFC 9420 §14), not before. */
