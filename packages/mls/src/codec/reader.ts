@@ -9,13 +9,11 @@ import { MlsError } from '../errors.js';
  * so a hostile length field costs nothing.
  */
 export class Reader {
-  private readonly view: DataView;
   private pos: number;
   /** Exclusive end of the region being read; narrowed while inside a vector. */
   private end: number;
 
   constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = 0;
     this.end = bytes.length;
   }
@@ -44,23 +42,26 @@ export class Reader {
 
   u16(): number {
     this.need(2, 'uint16');
-    const v = this.view.getUint16(this.pos);
+    const b = this.bytes;
+    const v = (b[this.pos]! << 8) | b[this.pos + 1]!;
     this.pos += 2;
     return v;
   }
 
   u32(): number {
     this.need(4, 'uint32');
-    const v = this.view.getUint32(this.pos);
+    const b = this.bytes;
+    const p = this.pos;
+    const v = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
     this.pos += 4;
     return v;
   }
 
   u64(): bigint {
     this.need(8, 'uint64');
-    const v = this.view.getBigUint64(this.pos);
-    this.pos += 8;
-    return v;
+    const high = this.u32();
+    const low = this.u32();
+    return (BigInt(high) << 32n) | BigInt(low);
   }
 
   /** RFC 9420 §2.1.2 variable-length integer; the minimal encoding is required. */

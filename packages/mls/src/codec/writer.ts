@@ -17,12 +17,10 @@ export function varintSize(n: number): 1 | 2 | 4 {
  */
 export class Writer {
   private buf: Uint8Array;
-  private view: DataView;
   private pos = 0;
 
   constructor(initialCapacity = 256) {
     this.buf = new Uint8Array(initialCapacity);
-    this.view = new DataView(this.buf.buffer);
   }
 
   get length(): number {
@@ -42,7 +40,6 @@ export class Writer {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
   }
 
   u8(v: number): void {
@@ -52,20 +49,23 @@ export class Writer {
 
   u16(v: number): void {
     this.reserve(2);
-    this.view.setUint16(this.pos, v);
-    this.pos += 2;
+    const b = this.buf;
+    b[this.pos++] = v >>> 8;
+    b[this.pos++] = v;
   }
 
   u32(v: number): void {
     this.reserve(4);
-    this.view.setUint32(this.pos, v);
-    this.pos += 4;
+    const b = this.buf;
+    b[this.pos++] = v >>> 24;
+    b[this.pos++] = v >>> 16;
+    b[this.pos++] = v >>> 8;
+    b[this.pos++] = v;
   }
 
   u64(v: bigint): void {
-    this.reserve(8);
-    this.view.setBigUint64(this.pos, v);
-    this.pos += 8;
+    this.u32(Number((v >> 32n) & 0xffffffffn));
+    this.u32(Number(v & 0xffffffffn));
   }
 
   varint(n: number): void {
@@ -73,11 +73,9 @@ export class Writer {
       throw new MlsError('OVERSIZE', `value ${n} does not fit a variable-length integer`);
     }
     const size = varintSize(n);
-    this.reserve(size);
-    if (size === 1) this.buf[this.pos] = n;
-    else if (size === 2) this.view.setUint16(this.pos, n | 0x4000);
-    else this.view.setUint32(this.pos, (n | 0x80000000) >>> 0);
-    this.pos += size;
+    if (size === 1) this.u8(n);
+    else if (size === 2) this.u16(n | 0x4000);
+    else this.u32((n | 0x80000000) >>> 0);
   }
 
   /** Raw bytes with no length prefix (fixed-size fields). */
