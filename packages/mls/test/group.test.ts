@@ -610,3 +610,12 @@ describe('more commit shapes', () => {
     expectMlsError(() => processMessage(a!, impostor.commit), 'INVALID_PROPOSAL_LIST');
   });
 });
+
+test('a member removed by a commit whose Add reuses its leaf learns it was removed', () => {
+  const [a, b, c] = groupOf(suite, ['alice', 'bob', 'carol']) as GroupState[];
+  const dave = keyPackageFor(suite, 'dave');
+  const created = createCommit(a!, { remove: [b!.ownLeaf], add: [dave.keyPackage] });
+  assert.equal(created.summary.added[0]!.leafIndex, b!.ownLeaf, 'dave takes bob’s leaf');
+  assert.equal(processMessage(b!, created.commit).kind, 'removed');
+  assert.equal(processMessage(c!, created.commit).kind, 'commit');
+});

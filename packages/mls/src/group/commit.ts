@@ -410,7 +410,8 @@ export function processCommit(
   }
   const summary = summarise(applied, commit.path !== undefined);
   const committer = { external, leafIndex: committerLeaf } as CommitterInfo;
-  const removedSelf = tree.leaf(state.ownLeaf) === undefined;
+  // By the list, not the tree: an Add in the same commit may already reuse the leaf.
+  const removedSelf = applied.removed.includes(state.ownLeaf);
 
   let commitSecret = zeroSecret(suite);
   let privateKeys = state.privateKeys;
