@@ -66,20 +66,36 @@ function prefixOf({ kem, kdf, aead }: HpkeSuite): Uint8Array {
   return prefix;
 }
 
+/**
+ * An `info` already reduced to the key_schedule_context it yields in base mode (§5.1). Setting
+ * up many contexts with one long info (a Welcome encrypts every joiner's secrets under the whole
+ * encrypted GroupInfo) then hashes it once instead of once per recipient.
+ */
+export class PreparedInfo {
+  private constructor(readonly keyScheduleContext: Uint8Array) {}
+
+  static of(suite: HpkeSuite, info: Uint8Array): PreparedInfo {
+    const { kdf } = suite;
+    const prefix = prefixOf(suite);
+    const pskIdHash = labeledExtract(kdf, prefix, EMPTY, LABEL_PSK_ID_HASH, EMPTY);
+    const infoHash = labeledExtract(kdf, prefix, EMPTY, LABEL_INFO_HASH, info);
+    const context = new Uint8Array(1 + pskIdHash.length + infoHash.length);
+    context[0] = MODE_BASE;
+    context.set(pskIdHash, 1);
+    context.set(infoHash, 1 + pskIdHash.length);
+    return new PreparedInfo(context);
+  }
+}
+
 /** §5.1 KeySchedule for mode_base: no PSK, so psk and psk_id are empty. */
 export function keyScheduleBase(
   suite: HpkeSuite,
   sharedSecret: Uint8Array,
-  info: Uint8Array,
+  info: Uint8Array | PreparedInfo,
 ): KeySchedule {
   const { kdf, aead } = suite;
   const prefix = prefixOf(suite);
-  const pskIdHash = labeledExtract(kdf, prefix, EMPTY, LABEL_PSK_ID_HASH, EMPTY);
-  const infoHash = labeledExtract(kdf, prefix, EMPTY, LABEL_INFO_HASH, info);
-  const keyScheduleContext = new Uint8Array(1 + pskIdHash.length + infoHash.length);
-  keyScheduleContext[0] = MODE_BASE;
-  keyScheduleContext.set(pskIdHash, 1);
-  keyScheduleContext.set(infoHash, 1 + pskIdHash.length);
+  const { keyScheduleContext } = info instanceof PreparedInfo ? info : PreparedInfo.of(suite, info);
   const secret = labeledExtract(kdf, prefix, sharedSecret, LABEL_SECRET, EMPTY);
   // The export-only AEAD has Nk = Nn = 0: no key or nonce to derive.
   const exportOnly = aead.id === EXPORT_ONLY.id;
@@ -156,7 +172,7 @@ export function createContext(suite: HpkeSuite, schedule: KeySchedule): HpkeCont
 export function setupBaseS(
   suite: HpkeSuite,
   pkR: Uint8Array,
-  info: Uint8Array,
+  info: Uint8Array | PreparedInfo,
   ikmE?: Uint8Array,
 ): { enc: Uint8Array; context: HpkeContext } {
   const { sharedSecret, enc } = suite.kem.encap(pkR, ikmE);
@@ -178,7 +194,7 @@ export function setupBaseR(
 export function sealBase(
   suite: HpkeSuite,
   pkR: Uint8Array,
-  info: Uint8Array,
+  info: Uint8Array | PreparedInfo,
   aad: Uint8Array,
   plaintext: Uint8Array,
 ): { enc: Uint8Array; ciphertext: Uint8Array } {

@@ -4,7 +4,7 @@
  */
 import { Writer } from '../codec/writer.js';
 import { MlsError } from '../errors.js';
-import { openBase, sealBase } from '../hpke.js';
+import { openBase, PreparedInfo, sealBase } from '../hpke.js';
 import type { HpkeCiphertext } from '../messages/updatePath.js';
 import { EMPTY, utf8 } from '../util/bytes.js';
 import type { CipherSuite } from './suites.js';
@@ -119,6 +119,25 @@ export function encryptWithLabel(
   const info = twoOpaques(mlsLabel(label), context);
   const { enc, ciphertext } = sealBase(suite, publicKey, info, EMPTY, plaintext);
   return { kemOutput: enc, ciphertext };
+}
+
+/**
+ * EncryptWithLabel of one plaintext per recipient, all under the same label and context: the
+ * context is hashed into the HPKE key schedule once rather than once per recipient (a Welcome's
+ * context is the whole encrypted GroupInfo).
+ */
+export function encryptWithLabelEach(
+  suite: CipherSuite,
+  label: string,
+  context: Uint8Array,
+  recipients: readonly { publicKey: Uint8Array; plaintext: Uint8Array }[],
+): HpkeCiphertext[] {
+  if (recipients.length === 0) return [];
+  const info = PreparedInfo.of(suite, twoOpaques(mlsLabel(label), context));
+  return recipients.map(({ publicKey, plaintext }) => {
+    const { enc, ciphertext } = sealBase(suite, publicKey, info, EMPTY, plaintext);
+    return { kemOutput: enc, ciphertext };
+  });
 }
 
 /** DecryptWithLabel = OpenBase(KEMOutput, PrivateKey, EncryptContext, "", Ciphertext) (§5.1.3). */

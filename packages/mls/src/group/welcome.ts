@@ -1,6 +1,6 @@
 import { decode, encode } from '../codec/index.js';
 import type { Credential } from '../credentials/credential.js';
-import { decryptWithLabel, encryptWithLabel } from '../crypto/labels.js';
+import { decryptWithLabel, encryptWithLabelEach } from '../crypto/labels.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { cipherSuite, type CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
@@ -61,26 +61,29 @@ export function createWelcome(input: WelcomeInput): Welcome {
   const groupInfo = createGroupInfo(state, input.groupInfo);
   const { key, nonce } = welcomeKeyAndNonce(suite, input.welcomeSecret);
   const encryptedGroupInfo = suite.aead.seal(key, nonce, EMPTY, encode(groupInfoCodec, groupInfo));
-  const secrets = input.added.map(({ leafIndex, keyPackage }) => {
+  const groupSecrets = input.added.map(({ leafIndex }): GroupSecrets => {
     const pathSecret =
       input.pathSecrets &&
       pathSecretForNewMember({ pathSecrets: [...input.pathSecrets] }, state.ownLeaf, leafIndex);
-    const groupSecrets: GroupSecrets = {
+    return {
       joinerSecret: input.joinerSecret,
       ...(pathSecret && { pathSecret: pathSecret.pathSecret }),
       psks: [...input.psks],
     };
-    return {
-      newMember: keyPackageRef(suite, keyPackage),
-      encryptedGroupSecrets: encryptWithLabel(
-        suite,
-        keyPackage.initKey,
-        'Welcome',
-        encryptedGroupInfo,
-        encode(groupSecretsCodec, groupSecrets),
-      ),
-    };
   });
+  const ciphertexts = encryptWithLabelEach(
+    suite,
+    'Welcome',
+    encryptedGroupInfo,
+    input.added.map(({ keyPackage }, i) => ({
+      publicKey: keyPackage.initKey,
+      plaintext: encode(groupSecretsCodec, groupSecrets[i]!),
+    })),
+  );
+  const secrets = input.added.map(({ keyPackage }, i) => ({
+    newMember: keyPackageRef(suite, keyPackage),
+    encryptedGroupSecrets: ciphertexts[i]!,
+  }));
   return { cipherSuite: suite.id, secrets, encryptedGroupInfo };
 }
 

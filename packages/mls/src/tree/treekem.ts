@@ -3,7 +3,7 @@
  * one as a receiver. Works on the tree after the commit's proposals have been applied (§12.4.1,
  * §12.4.2): filtered direct paths and resolutions are those of that tree.
  */
-import { decryptWithLabel, deriveSecret, encryptWithLabel } from '../crypto/labels.js';
+import { decryptWithLabel, deriveSecret, encryptWithLabelEach } from '../crypto/labels.js';
 import type { KeyPair } from '../crypto/provider.js';
 import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
@@ -141,17 +141,15 @@ export function createUpdatePath(input: CreateUpdatePathInput): CreatedUpdatePat
   const exclude = excludedNodes(input.newMembers);
   const nodes: UpdatePathNode[] = path.map(({ copathChild }, i) => ({
     encryptionKey: keyPairs[i]![1].publicKey,
-    encryptedPathSecret: newTree
-      .resolution(copathChild, exclude)
-      .map((target) =>
-        encryptWithLabel(
-          suite,
-          newTree.encryptionKey(target)!,
-          'UpdatePathNode',
-          context,
-          pathSecrets[i]!.pathSecret,
-        ),
-      ),
+    encryptedPathSecret: encryptWithLabelEach(
+      suite,
+      'UpdatePathNode',
+      context,
+      newTree.resolution(copathChild, exclude).map((target) => ({
+        publicKey: newTree.encryptionKey(target)!,
+        plaintext: pathSecrets[i]!.pathSecret,
+      })),
+    ),
   }));
 
   return {
