@@ -42,9 +42,14 @@ export {
 } from './framing/content.js';
 export { mlsMessageCodec, type MlsMessage } from './framing/mlsMessage.js';
 export { keyPackageCodec, type KeyPackage } from './messages/keyPackage.js';
-export type { Capabilities, LeafNode, Lifetime } from './messages/leafNode.js';
+export {
+  leafNodeCodec,
+  type Capabilities,
+  type LeafNode,
+  type Lifetime,
+} from './messages/leafNode.js';
 export { groupInfoCodec, type GroupInfo } from './messages/groupInfo.js';
-export type { GroupContext } from './messages/groupContext.js';
+export { groupContextCodec, type GroupContext } from './messages/groupContext.js';
 export { welcomeCodec, type Welcome } from './messages/welcome.js';
 export {
   ProposalType,
@@ -74,6 +79,14 @@ export {
   type ProcessedCommit,
 } from './group/commit.js';
 export { processMessage, type Received } from './group/process.js';
+export {
+  createEpochReader,
+  DEFAULT_EPOCH_READER_WINDOW,
+  type EpochReader,
+  type EpochReaderInput,
+  type EpochReaderOptions,
+  type ReadApplicationMessage,
+} from './group/epochReader.js';
 export {
   encryptApplication,
   epochAuthenticator,
