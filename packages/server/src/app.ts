@@ -1,0 +1,216 @@
+import { setMaxListeners } from 'node:events';
+import { Ajv } from 'ajv';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import type { ServerConfig } from './config.js';
+import { Store } from './db/index.js';
+import { MatrixError } from './errors.js';
+import { sweepExpiredKeyPackages } from './keyPackages/store.js';
+import { devicesPlugin } from './plugins/devices.js';
+import { eventsPlugin } from './plugins/events.js';
+import { keysPlugin } from './plugins/keys.js';
+import { loginPlugin } from './plugins/login.js';
+import { miscPlugin } from './plugins/misc.js';
+import { registerPlugin } from './plugins/register.js';
+import { roomKeysPlugin } from './plugins/roomKeys.js';
+import { roomsPlugin } from './plugins/rooms.js';
+import { syncPlugin } from './plugins/sync.js';
+import { toDevicePlugin } from './plugins/toDevice.js';
+import { versionsPlugin } from './plugins/versions.js';
+import { RateLimiter } from './rateLimit.js';
+
+/** What every route plugin is given. */
+export interface ServerContext {
+  config: ServerConfig;
+  store: Store;
+  claimLimiter: RateLimiter;
+  /** Aborted when the server starts closing: waiting syncs answer at once. */
+  shutdown: AbortSignal;
+}
+
+export const CLIENT_V3 = '/_matrix/client/v3';
+
+// Bodies are validated strictly (a "5" is not an integer); query strings arrive as text and are
+// converted. One Ajv each, so coercion never leaks into body validation.
+const bodyAjv = new Ajv({
+  coerceTypes: false,
+  useDefaults: false,
+  strict: false,
+  allErrors: false,
+});
+const queryAjv = new Ajv({ coerceTypes: true, useDefaults: true, strict: false, allErrors: false });
+
+interface ValidationFailure {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params?: { missingProperty?: string };
+}
+
+function describe(failure: ValidationFailure | undefined, context: string): string {
+  if (!failure) return `invalid ${context}`;
+  if (failure.keyword === 'required' && failure.params?.missingProperty) {
+    const where = failure.instancePath ? ` in ${failure.instancePath}` : '';
+    return `missing ${context} field "${failure.params.missingProperty}"${where}`;
+  }
+  return `${context}${failure.instancePath || ''} ${failure.message ?? 'is invalid'}`;
+}
+
+/** Maps any error thrown while handling a request to the Matrix error response. */
+function toMatrixError(error: FastifyError & { validation?: ValidationFailure[] }): MatrixError {
+  if (error instanceof MatrixError) return error;
+  if (error.validation) {
+    const first = error.validation[0];
+    const context = (error as { validationContext?: string }).validationContext ?? 'body';
+    if (context === 'body') return new MatrixError(400, 'M_BAD_JSON', describe(first, 'body'));
+    if (context === 'querystring' && first?.keyword === 'required') {
+      return new MatrixError(400, 'M_MISSING_PARAM', describe(first, 'query parameter'));
+    }
+    return new MatrixError(400, 'M_INVALID_PARAM', describe(first, context));
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new MatrixError(413, 'M_TOO_LARGE', 'Request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new MatrixError(400, 'M_NOT_JSON', 'Request body is not JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new MatrixError(400, 'M_UNKNOWN', 'Content-Length does not match the body');
+  }
+  if (error instanceof SyntaxError) {
+    return new MatrixError(400, 'M_NOT_JSON', 'Request body is not valid JSON');
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new MatrixError(error.statusCode, 'M_UNKNOWN', error.message);
+  }
+  return new MatrixError(500, 'M_UNKNOWN', 'Internal server error');
+}
+
+/** A route template such as `/rooms/:roomId/send/:type/:txn` as a matcher for concrete paths. */
+function templateMatcher(url: string): RegExp {
+  const body = url
+    .split('/')
+    .map((part) =>
+      part.startsWith(':') || part === '*' ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('/');
+  return new RegExp(`^${body}/?$`);
+}
+
+/** Builds the HTTP server over an open store. `start()` in main.ts does the listening. */
+export async function buildApp(config: ServerConfig, store: Store): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    // One debug line per response (onResponse below) instead of two info lines per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+  });
+
+  // Closing: waiting syncs answer now, and keep-alive connections are dropped as soon as their
+  // last request is answered (Node only drops those idle at the moment close begins).
+  const closing = new AbortController();
+  setMaxListeners(0, closing.signal); // every waiting sync listens
+  let reaper: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    closing.abort();
+    reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+  });
+  app.addHook('onClose', async () => clearInterval(reaper));
+  const ctx: ServerContext = {
+    config,
+    store,
+    claimLimiter: new RateLimiter(config.claimRate.burst, config.claimRate.perSecond),
+    shutdown: closing.signal,
+  };
+
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema),
+  );
+
+  // Every body is JSON whatever its Content-Type says (Matrix clients do not all set it).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new MatrixError(400, 'M_NOT_JSON', 'Request body is not valid JSON'), undefined);
+    }
+  });
+
+  // CORS, as the client-server API asks of every server.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('Access-Control-Allow-Origin', '*');
+    reply.header('Access-Control-Allow-Methods', 'GET, POST, PUT, DELETE, OPTIONS');
+    reply.header(
+      'Access-Control-Allow-Headers',
+      'X-Requested-With, Content-Type, Authorization, Date',
+    );
+    if (request.method === 'OPTIONS') return reply.status(204).send();
+  });
+
+  // A route that declares a body needs one: an empty body is not JSON.
+  app.addHook('preValidation', async (request) => {
+    if (request.routeOptions.schema?.body && request.body === undefined) {
+      throw new MatrixError(400, 'M_NOT_JSON', 'Request body is not JSON');
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const matrix = toMatrixError(error);
+    if (matrix.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.debug({ errcode: matrix.errcode, msg: matrix.message }, 'request refused');
+    reply.status(matrix.status).send(matrix.toJSON());
+  });
+
+  const templates: { method: string; matcher: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) templates.push({ method, matcher: templateMatcher(route.url) });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const known = templates.some((t) => t.method !== 'HEAD' && t.matcher.test(path));
+    // Unknown endpoint: 404; known endpoint, other method: 405 (both M_UNRECOGNIZED).
+    reply
+      .status(known ? 405 : 404)
+      .send({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug(
+      { method: request.method, url: request.url.split('?')[0], status: reply.statusCode },
+      'request',
+    );
+  });
+
+  app.decorateRequest('auth', null);
+  await app.register(versionsPlugin, { ctx });
+  for (const plugin of [
+    registerPlugin,
+    loginPlugin,
+    devicesPlugin,
+    roomsPlugin,
+    eventsPlugin,
+    syncPlugin,
+    toDevicePlugin,
+    keysPlugin,
+    roomKeysPlugin,
+    miscPlugin,
+  ]) {
+    await app.register(plugin, { ctx, prefix: CLIENT_V3 });
+  }
+
+  const sweep = setInterval(() => {
+    sweepExpiredKeyPackages(store, Date.now()).catch((err: unknown) =>
+      app.log.warn({ err }, 'KeyPackage expiry sweep failed'),
+    );
+  }, config.expirySweepIntervalMs);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
+
+  return app;
+}

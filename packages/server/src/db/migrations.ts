@@ -1,0 +1,273 @@
+import {
+  Migrator,
+  sql,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  type CreateTableBuilder,
+} from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * The schema, as migrations both dialects run. The only dialect difference is how an
+ * auto-incrementing key is spelt.
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const withSerial = <T extends string>(t: CreateTableBuilder<T, never>, name: string) =>
+    dialect === 'postgres'
+      ? t.addColumn(name, 'bigserial', (c) => c.primaryKey())
+      : t.addColumn(name, 'integer', (c) => c.primaryKey().autoIncrement());
+
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('user_id', 'text', (c) => c.primaryKey())
+          .addColumn('localpart', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text')
+          .addColumn('created_ts', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('devices')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('display_name', 'text')
+          .addColumn('created_ts', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen_ts', 'bigint')
+          .addColumn('last_seen_ip', 'text')
+          .addPrimaryKeyConstraint('devices_pk', ['user_id', 'device_id'])
+          .execute();
+
+        await db.schema
+          .createTable('access_tokens')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('created_ts', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('access_tokens_device')
+          .on('access_tokens')
+          .columns(['user_id', 'device_id'])
+          .execute();
+
+        await db.schema
+          .createTable('stream_position')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('position', 'bigint', (c) => c.notNull())
+          .execute();
+        await sql`insert into stream_position (id, position) values (1, 0)`.execute(db);
+
+        await db.schema
+          .createTable('rooms')
+          .addColumn('room_id', 'text', (c) => c.primaryKey())
+          .addColumn('creator', 'text', (c) => c.notNull())
+          .addColumn('room_version', 'text', (c) => c.notNull())
+          .addColumn('created_ts', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('room_aliases')
+          .addColumn('alias', 'text', (c) => c.primaryKey())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('events')
+          .addColumn('stream', 'bigint', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull().unique())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('state_key', 'text')
+          .addColumn('sender', 'text', (c) => c.notNull())
+          .addColumn('sender_device', 'text')
+          .addColumn('txn_id', 'text')
+          .addColumn('content', 'text', (c) => c.notNull())
+          .addColumn('origin_server_ts', 'bigint', (c) => c.notNull())
+          .addColumn('depth', 'bigint', (c) => c.notNull())
+          .addColumn('prev_events', 'text', (c) => c.notNull())
+          .addColumn('replaces_state', 'text')
+          .execute();
+        await db.schema
+          .createIndex('events_room_stream')
+          .on('events')
+          .columns(['room_id', 'stream'])
+          .execute();
+        await db.schema
+          .createIndex('events_state_key')
+          .on('events')
+          .columns(['state_key', 'type', 'stream'])
+          .execute();
+        await db.schema
+          .createIndex('events_room_state')
+          .on('events')
+          .columns(['room_id', 'type', 'state_key', 'stream'])
+          .execute();
+
+        await db.schema
+          .createTable('room_extremities')
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('room_extremities_pk', ['room_id', 'event_id'])
+          .execute();
+
+        await db.schema
+          .createTable('current_state')
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('state_key', 'text', (c) => c.notNull())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          .addColumn('stream', 'bigint', (c) => c.notNull())
+          .addColumn('membership', 'text')
+          .addPrimaryKeyConstraint('current_state_pk', ['room_id', 'type', 'state_key'])
+          .execute();
+        await db.schema
+          .createIndex('current_state_member')
+          .on('current_state')
+          .columns(['type', 'state_key', 'membership'])
+          .execute();
+
+        await db.schema
+          .createTable('txns')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('txn_id', 'text', (c) => c.notNull())
+          .addColumn('result', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('txns_pk', ['user_id', 'device_id', 'kind', 'txn_id'])
+          .execute();
+
+        await db.schema
+          .createTable('to_device')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('stream', 'bigint', (c) => c.notNull())
+          .addColumn('sender', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('content', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('to_device_pk', ['user_id', 'device_id', 'stream'])
+          .execute();
+
+        await db.schema
+          .createTable('device_keys')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('key_json', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('device_keys_pk', ['user_id', 'device_id'])
+          .execute();
+
+        await db.schema
+          .createTable('device_list_changes')
+          .addColumn('stream', 'bigint', (c) => c.notNull())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('device_list_changes_pk', ['stream', 'user_id'])
+          .execute();
+        await db.schema
+          .createIndex('device_list_changes_user')
+          .on('device_list_changes')
+          .columns(['user_id', 'stream'])
+          .execute();
+
+        await withSerial(db.schema.createTable('one_time_keys'), 'id')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('key_json', 'text', (c) => c.notNull())
+          .addColumn('init_key', 'text')
+          .addColumn('expires_ts', 'bigint')
+          .addUniqueConstraint('one_time_keys_key', ['user_id', 'device_id', 'algorithm', 'key_id'])
+          .execute();
+        await db.schema
+          .createIndex('one_time_keys_claim')
+          .on('one_time_keys')
+          .columns(['user_id', 'device_id', 'algorithm', 'id'])
+          .execute();
+        await db.schema
+          .createIndex('one_time_keys_expiry')
+          .on('one_time_keys')
+          .column('expires_ts')
+          .execute();
+
+        await db.schema
+          .createTable('fallback_keys')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('key_json', 'text', (c) => c.notNull())
+          .addColumn('init_key', 'text')
+          .addColumn('expires_ts', 'bigint')
+          .addColumn('used', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('fallback_keys_pk', ['user_id', 'device_id', 'algorithm'])
+          .execute();
+
+        await db.schema
+          .createTable('init_keys')
+          .addColumn('init_key', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('expires_ts', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('init_keys_expiry')
+          .on('init_keys')
+          .column('expires_ts')
+          .execute();
+
+        await withSerial(db.schema.createTable('filters'), 'filter_id')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('filter_json', 'text', (c) => c.notNull())
+          .execute();
+
+        await withSerial(db.schema.createTable('backup_versions'), 'version')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('auth_data', 'text', (c) => c.notNull())
+          .addColumn('etag', 'bigint', (c) => c.notNull())
+          .addColumn('key_count', 'bigint', (c) => c.notNull())
+          .addColumn('deleted', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('backup_versions_user')
+          .on('backup_versions')
+          .columns(['user_id', 'version'])
+          .execute();
+
+        await db.schema
+          .createTable('backup_keys')
+          .addColumn('version', 'bigint', (c) => c.notNull())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('session_id', 'text', (c) => c.notNull())
+          .addColumn('first_message_index', 'bigint', (c) => c.notNull())
+          .addColumn('forwarded_count', 'bigint', (c) => c.notNull())
+          .addColumn('is_verified', 'integer', (c) => c.notNull())
+          .addColumn('session_data', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('backup_keys_pk', ['version', 'room_id', 'session_id'])
+          .execute();
+      },
+    },
+  };
+}
+
+class InlineProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
+
+/** Brings the schema up to date; safe to run from several processes at once (Kysely locks). */
+export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: new InlineProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed`, { cause: error });
+  }
+}

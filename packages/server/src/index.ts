@@ -1,0 +1,3 @@
+export { buildApp, type ServerContext } from './app.js';
+export { loadConfig, DEFAULT_CONFIG, type ServerConfig, type DatabaseConfig } from './config.js';
+export { Store } from './db/index.js';

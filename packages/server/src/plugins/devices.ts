@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { ServerContext } from '../app.js';
+import { deleteDevices } from '../devices.js';
+import { forbidden, notFound } from '../errors.js';
+import { anyObject, arrayOf, object, params, str } from '../schemas.js';
+import { caller, requireAuth } from './auth.js';
+import { checkPassword } from './login.js';
+
+interface UiaAuth {
+  type?: string;
+  session?: string;
+  identifier?: { type?: unknown; user?: unknown };
+  user?: unknown;
+  password?: unknown;
+}
+
+function formatDevice(d: {
+  device_id: string;
+  display_name: string | null;
+  last_seen_ts: number | null;
+  last_seen_ip: string | null;
+}) {
+  const device: Record<string, unknown> = { device_id: d.device_id };
+  if (d.display_name !== null) device.display_name = d.display_name;
+  if (d.last_seen_ip !== null) device.last_seen_ip = d.last_seen_ip;
+  if (d.last_seen_ts !== null) device.last_seen_ts = d.last_seen_ts;
+  return device;
+}
+
+export const devicesPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const auth = requireAuth(ctx);
+  const columns = ['device_id', 'display_name', 'last_seen_ts', 'last_seen_ip'] as const;
+
+  /**
+   * Device deletion asks for the account password again (User-Interactive Authentication with
+   * one `m.login.password` stage). Returns false after answering 401 with the flows.
+   */
+  async function passwordStage(
+    userId: string,
+    authData: UiaAuth | undefined,
+    reply: FastifyReply,
+  ): Promise<boolean> {
+    if (authData?.type !== 'm.login.password') {
+      await reply.status(401).send({
+        flows: [{ stages: ['m.login.password'] }],
+        params: {},
+        session: authData?.session ?? randomBytes(12).toString('base64url'),
+      });
+      return false;
+    }
+    const authenticated = await checkPassword(ctx, authData);
+    if (authenticated !== userId) throw forbidden('Authenticated as a different user');
+    return true;
+  }
+
+  app.get('/devices', { onRequest: auth }, async (request) => {
+    const { userId } = caller(request);
+    const rows = await ctx.store.db
+      .selectFrom('devices')
+      .select(columns)
+      .where('user_id', '=', userId)
+      .orderBy('created_ts')
+      .execute();
+    return { devices: rows.map(formatDevice) };
+  });
+
+  app.get<{ Params: { deviceId: string } }>(
+    '/devices/:deviceId',
+    { onRequest: auth, schema: { params: params({ deviceId: str() }) } },
+    async (request) => {
+      const { userId } = caller(request);
+      const row = await ctx.store.db
+        .selectFrom('devices')
+        .select(columns)
+        .where('user_id', '=', userId)
+        .where('device_id', '=', request.params.deviceId)
+        .executeTakeFirst();
+      if (!row) throw notFound('Device not found');
+      return formatDevice(row);
+    },
+  );
+
+  app.put<{ Params: { deviceId: string }; Body: { display_name?: string } }>(
+    '/devices/:deviceId',
+    {
+      onRequest: auth,
+      schema: {
+        params: params({ deviceId: str() }),
+        body: object({ display_name: str({ maxLength: 255 }) }),
+      },
+    },
+    async (request) => {
+      const { userId } = caller(request);
+      const displayName = request.body.display_name;
+      const updated = await ctx.store.db
+        .updateTable('devices')
+        .set((eb) => ({ display_name: displayName ?? eb.ref('display_name') }))
+        .where('user_id', '=', userId)
+        .where('device_id', '=', request.params.deviceId)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) throw notFound('Device not found');
+      return {};
+    },
+  );
+
+  app.delete<{ Params: { deviceId: string }; Body: { auth?: UiaAuth } }>(
+    '/devices/:deviceId',
+    {
+      onRequest: auth,
+      schema: { params: params({ deviceId: str() }), body: object({ auth: anyObject() }) },
+    },
+    async (request, reply) => {
+      const { userId } = caller(request);
+      if (!(await passwordStage(userId, request.body.auth, reply))) return reply;
+      // Only the caller's own devices are touched: another user's device id deletes nothing.
+      await ctx.store.write((trx, wctx) =>
+        deleteDevices(trx, wctx, userId, [request.params.deviceId]),
+      );
+      return {};
+    },
+  );
+
+  app.post<{ Body: { devices: string[]; auth?: UiaAuth } }>(
+    '/delete_devices',
+    {
+      onRequest: auth,
+      schema: { body: object({ devices: arrayOf(str()), auth: anyObject() }, ['devices']) },
+    },
+    async (request, reply) => {
+      const { userId } = caller(request);
+      if (!(await passwordStage(userId, request.body.auth, reply))) return reply;
+      await ctx.store.write((trx, wctx) => deleteDevices(trx, wctx, userId, request.body.devices));
+      return {};
+    },
+  );
+};
