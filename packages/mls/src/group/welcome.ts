@@ -19,6 +19,7 @@ import { leafNodeCodec } from '../messages/leafNode.js';
 import { PskType, ResumptionPskUsage, type PreSharedKeyId } from '../messages/preSharedKeyId.js';
 import { groupSecretsCodec, type GroupSecrets, type Welcome } from '../messages/welcome.js';
 import { pskSecret } from '../psk.js';
+import * as math from '../tree/math.js';
 import { ratchetTreeCodec, type NodeSlot } from '../tree/nodes.js';
 import { PrivateKeys } from '../tree/privateKeys.js';
 import { RatchetTree } from '../tree/ratchetTree.js';
@@ -239,11 +240,18 @@ export function joinFromWelcome(
   const tree = treeFromGroupInfo(groupInfo, options.ratchetTree);
   verifyGroupInfoAndTree(suite, groupInfo, tree, options);
 
-  const ownLeafBytes = encode(leafNodeCodec, bundle.keyPackage.leafNode);
-  let ownLeaf = -1;
-  for (const [index, leaf] of tree.members()) {
-    if (bytesEqual(encode(leafNodeCodec, leaf), ownLeafBytes)) ownLeaf = index;
-  }
+  // The leaf identical to the KeyPackage's: its encryption key is unique in a valid tree, so
+  // only the one leaf holding it needs comparing in full.
+  const kpLeaf = bundle.keyPackage.leafNode;
+  const ownLeaf =
+    tree
+      .nodesWithEncryptionKey(kpLeaf.encryptionKey)
+      .filter(math.isLeaf)
+      .map(math.nodeToLeaf)
+      .find((leafIndex) => {
+        const leaf = tree.leaf(leafIndex);
+        return leaf && bytesEqual(encode(leafNodeCodec, leaf), encode(leafNodeCodec, kpLeaf));
+      }) ?? -1;
   if (ownLeaf < 0)
     throw new MlsError('INVALID_WELCOME', "the tree does not hold this KeyPackage's leaf");
 
