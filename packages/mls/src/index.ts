@@ -81,6 +81,9 @@ export {
 export { processMessage, type Received } from './group/process.js';
 export {
   createEpochReader,
+  deserializeEpochReader,
+  epochReaderFromState,
+  serializeEpochReader,
   DEFAULT_EPOCH_READER_WINDOW,
   type EpochReader,
   type EpochReaderInput,

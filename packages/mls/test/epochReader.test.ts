@@ -5,6 +5,9 @@ import {
   CredentialType,
   createCommit,
   createEpochReader,
+  deserializeEpochReader,
+  epochReaderFromState,
+  serializeEpochReader,
   encryptApplication,
   members,
   nodeCrypto,
@@ -218,5 +221,27 @@ describe('epoch reader', () => {
     const later = reader.decrypt(sent[4]![2]).reader;
     expectMlsError(() => later.decrypt(sent[0]![2]), 'GENERATION_TOO_OLD');
     assert.equal(text(later.decrypt(sent[2]![2]).data), sent[2]![1]);
+  });
+});
+
+describe('a member state reduced to a reader, and readers persisted', () => {
+  test('keys the member already used stay used; a restored reader reads on', () => {
+    let [a, b] = groupOf(suite, ['alice', 'bob']) as GroupState[];
+    const first = encryptApplication(a!, utf8('one'));
+    const second = encryptApplication(first.state, utf8('two'));
+    const received = processMessage(b!, first.message);
+    assert.equal(received.kind, 'application');
+    b = (received as { state: GroupState }).state;
+
+    const reduced = epochReaderFromState(b);
+    expectMlsError(() => reduced.decrypt(first.message), 'GENERATION_REUSED');
+    const restored = deserializeEpochReader(nodeCrypto, serializeEpochReader(reduced));
+    expectMlsError(() => restored.decrypt(first.message), 'GENERATION_REUSED');
+    const read = restored.decrypt(second.message);
+    assert.equal(text(read.data), 'two');
+    expectMlsError(
+      () => deserializeEpochReader(nodeCrypto, serializeEpochReader(reduced).subarray(0, 40)),
+      'TRUNCATED',
+    );
   });
 });

@@ -8,15 +8,19 @@
  * reader with that message's key used up, and the reader it was called on is left as it was.
  * Keeping an earlier reader is how a caller decrypts the same history twice.
  */
-import type { CipherSuite } from '../crypto/suites.js';
+import { Reader, Writer } from '../codec/index.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { cipherSuite, type CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import { checkGroupAndEpoch } from '../framing/authentication.js';
 import { ContentType, ProtocolVersion, WireFormat } from '../framing/content.js';
 import type { MlsMessage } from '../framing/mlsMessage.js';
 import { decryptPrivateMessage } from '../framing/privateMessage.js';
-import type { GroupContext } from '../messages/groupContext.js';
-import type { LeafNode } from '../messages/leafNode.js';
+import { groupContextCodec, type GroupContext } from '../messages/groupContext.js';
+import { leafNodeCodec, type LeafNode } from '../messages/leafNode.js';
 import { createSecretTree, type SecretTree } from '../secretTree.js';
+import { decodeSecretTree, encodeSecretTree } from '../secretTreeCodec.js';
+import type { GroupState } from './state.js';
 
 /**
  * How far the reader's secret tree reaches, both ahead of the newest key taken and behind it.
@@ -136,9 +140,12 @@ interface EpochKeys {
   readonly members: ReadonlyMap<number, LeafNode>;
 }
 
+/** What each reader holds, for `serializeEpochReader`. */
+const internals = new WeakMap<EpochReader, { epoch: EpochKeys; secretTree: SecretTree }>();
+
 function reader(epoch: EpochKeys, secretTree: SecretTree): EpochReader {
   const { suite, context, members } = epoch;
-  return Object.freeze({
+  const value: EpochReader = Object.freeze({
     suite,
     context,
     leafCount: epoch.leafCount,
@@ -181,4 +188,77 @@ function reader(epoch: EpochKeys, secretTree: SecretTree): EpochReader {
       };
     },
   });
+  internals.set(value, { epoch, secretTree });
+  return value;
+}
+
+/**
+ * The reader of a member's epoch, keeping the keys the member has already used out of it: what
+ * a superseded epoch is reduced to once only its application messages still matter.
+ */
+export function epochReaderFromState(state: GroupState): EpochReader {
+  const epoch: EpochKeys = {
+    suite: state.suite,
+    context: state.context,
+    leafCount: state.tree.leafCount,
+    senderDataSecret: state.secrets.senderDataSecret,
+    members: new Map(state.tree.members()),
+  };
+  return reader(epoch, state.secretTree);
+}
+
+const READER_FORMAT = 1;
+
+/** A reader as bytes, used keys excluded; it holds secrets, so store it as such. */
+export function serializeEpochReader(value: EpochReader): Uint8Array {
+  const held = internals.get(value);
+  if (!held) throw new MlsError('INVALID_STATE', 'not an epoch reader of this engine');
+  const { epoch, secretTree } = held;
+  const w = new Writer(1024);
+  w.u16(READER_FORMAT);
+  w.u16(epoch.suite.id);
+  groupContextCodec.encode(w, epoch.context);
+  w.opaque(epoch.senderDataSecret);
+  w.u32(epoch.leafCount);
+  w.u32(secretTree.maxForwardDistance);
+  w.u32(secretTree.outOfOrderTolerance);
+  w.vector([...epoch.members], (w, [leafIndex, leaf]) => {
+    w.u32(leafIndex);
+    leafNodeCodec.encode(w, leaf);
+  });
+  encodeSecretTree(w, secretTree);
+  return w.finish();
+}
+
+export function deserializeEpochReader(provider: CryptoProvider, bytes: Uint8Array): EpochReader {
+  const r = new Reader(bytes);
+  const format = r.u16();
+  if (format !== READER_FORMAT) {
+    throw new MlsError('UNSUPPORTED_VERSION', `epoch reader format ${format} is not supported`);
+  }
+  const suite = cipherSuite(r.u16(), provider);
+  const context = groupContextCodec.decode(r);
+  const senderDataSecret = r.opaque();
+  const leafCount = r.u32();
+  const window = { maxForwardDistance: r.u32(), outOfOrderTolerance: r.u32() };
+  const members = r.vector((r) => [r.u32(), leafNodeCodec.decode(r)] as const);
+  if (!isLeafCount(leafCount)) throw new MlsError('INVALID_STATE', `bad leaf count ${leafCount}`);
+  const secretTree = decodeSecretTree(r, suite, leafCount, window);
+  r.done();
+  // The same checks as for a fresh reader; then its secret tree replaces the fresh one.
+  createEpochReader(
+    {
+      suite,
+      context,
+      senderDataSecret,
+      encryptionSecret: new Uint8Array(suite.kdf.size),
+      leafCount,
+      members,
+    },
+    window,
+  );
+  return reader(
+    { suite, context, leafCount, senderDataSecret, members: new Map(members) },
+    secretTree,
+  );
 }

@@ -1,4 +1,4 @@
-import { Reader, Writer, type Codec } from '../codec/index.js';
+import { Reader, Writer } from '../codec/index.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { cipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
@@ -6,10 +6,9 @@ import { authenticatedContentCodec, ContentType } from '../framing/content.js';
 import type { EpochSecrets } from '../keySchedule.js';
 import { groupContextCodec } from '../messages/groupContext.js';
 import { reInitCodec } from '../messages/proposals.js';
-import type { HashRatchet, KeyAndNonce, LeafRatchets, SecretTree } from '../secretTree.js';
+import { decodeSecretTree, encodeSecretTree } from '../secretTreeCodec.js';
 import * as math from '../tree/math.js';
 import { ratchetTreeCodec } from '../tree/nodes.js';
-import { PersistentArray } from '../tree/persistentArray.js';
 import { PrivateKeys } from '../tree/privateKeys.js';
 import { RatchetTree } from '../tree/ratchetTree.js';
 import { treeHash } from '../tree/treeHash.js';
@@ -34,58 +33,6 @@ const SECRET_NAMES = [
   'epochAuthenticator',
   'initSecret',
 ] as const satisfies readonly (keyof EpochSecrets)[];
-
-const keyAndNonceCodec: Codec<KeyAndNonce> = {
-  encode(w, k) {
-    w.opaque(k.key);
-    w.opaque(k.nonce);
-  },
-  decode: (r) => ({ key: r.opaque(), nonce: r.opaque() }),
-};
-
-const ratchetCodec: Codec<HashRatchet> = {
-  encode(w, ratchet) {
-    w.u32(ratchet.generation);
-    w.opaque(ratchet.secret);
-    w.vector([...ratchet.skipped], (w, [generation, keys]) => {
-      w.u32(generation);
-      keyAndNonceCodec.encode(w, keys);
-    });
-  },
-  decode: (r) => ({
-    generation: r.u32(),
-    secret: r.opaque(),
-    skipped: new Map(r.vector((r) => [r.u32(), keyAndNonceCodec.decode(r)] as const)),
-  }),
-};
-
-function encodeSparse<T>(
-  w: Writer,
-  array: PersistentArray<T | undefined>,
-  encodeItem: (w: Writer, item: T) => void,
-): void {
-  const present: [number, T][] = [];
-  for (let i = 0; i < array.length; i++) {
-    const item = array.get(i);
-    if (item !== undefined) present.push([i, item]);
-  }
-  w.vector(present, (w, [index, item]) => {
-    w.u32(index);
-    encodeItem(w, item);
-  });
-}
-
-function decodeSparse<T>(
-  r: Reader,
-  length: number,
-  decodeItem: (r: Reader) => T,
-): PersistentArray<T | undefined> {
-  const entries = r.vector((r) => [r.u32(), decodeItem(r)] as const);
-  for (const [index] of entries) {
-    if (index >= length) throw new MlsError('INVALID_STATE', `index ${index} beyond ${length}`);
-  }
-  return PersistentArray.filled<T | undefined>(length, undefined).with(entries);
-}
 
 function encodeConfig(w: Writer, c: GroupConfig): void {
   w.u32(c.paddingBlock);
@@ -124,12 +71,7 @@ export function serializeGroupState(state: GroupState): Uint8Array {
   });
   w.opaque(state.signaturePrivateKey);
   for (const name of SECRET_NAMES) w.opaque(state.secrets[name]);
-  const st = state.secretTree;
-  encodeSparse(w, st.nodeSecrets, (w, secret) => w.opaque(secret));
-  encodeSparse(w, st.ratchets, (w, leaf: LeafRatchets) => {
-    ratchetCodec.encode(w, leaf.handshake);
-    ratchetCodec.encode(w, leaf.application);
-  });
+  encodeSecretTree(w, state.secretTree);
   w.opaque(state.interimTranscriptHash);
   w.opaque(state.confirmationTag);
   w.vector(state.proposals, (w, p) => {
@@ -165,11 +107,7 @@ export function deserializeGroupState(provider: CryptoProvider, bytes: Uint8Arra
   const signaturePrivateKey = r.opaque();
   const secrets = {} as Record<(typeof SECRET_NAMES)[number], Uint8Array>;
   for (const name of SECRET_NAMES) secrets[name] = r.opaque();
-  const nodeSecrets = decodeSparse(r, math.nodeWidth(tree.leafCount), (r) => r.opaque());
-  const ratchets = decodeSparse(r, tree.leafCount, (r) => ({
-    handshake: ratchetCodec.decode(r),
-    application: ratchetCodec.decode(r),
-  }));
+  const secretTree = decodeSecretTree(r, suite, tree.leafCount, config);
   const interimTranscriptHash = r.opaque();
   const confirmationTag = r.opaque();
   const cached = r.vector((r) => ({
@@ -189,20 +127,8 @@ export function deserializeGroupState(provider: CryptoProvider, bytes: Uint8Arra
   if (!ownNode || !ownPair || !bytesEqual(ownPair[1].publicKey, ownNode.encryptionKey)) {
     throw new MlsError('INVALID_STATE', 'own leaf and its key do not match');
   }
-  const [first, ...rest] = pairs;
-  let privateKeys = PrivateKeys.forLeaf(ownLeaf, ownPair[1]);
-  privateKeys = privateKeys.with(
-    [first!, ...rest].filter(([node]) => node !== math.leafToNode(ownLeaf)),
-  );
+  const privateKeys = PrivateKeys.forLeaf(ownLeaf, ownPair[1]).with(pairs);
 
-  const secretTree: SecretTree = {
-    suite,
-    leafCount: tree.leafCount,
-    maxForwardDistance: config.maxForwardDistance,
-    outOfOrderTolerance: config.outOfOrderTolerance,
-    nodeSecrets,
-    ratchets,
-  };
   const partial: GroupState = {
     suite,
     config,
