@@ -4,6 +4,7 @@
  */
 export { MlsError, MLS_ERROR_CODES, type MlsErrorCode } from './errors.js';
 export { Reader, Writer, decode, encode, type Codec } from './codec/index.js';
+export { bytesEqual, fromHex, toHex } from './util/bytes.js';
 
 // Crypto
 export type { CryptoProvider, KeyPair } from './crypto/provider.js';

@@ -1,0 +1,27 @@
+/** Errors of the decentralised layer, with stable codes like the engine's `MlsError`. */
+export const DMLS_ERROR_CODES = [
+  /** A room event or to-device content that is not what the wire format says. */
+  'MALFORMED_EVENT',
+  /** The message names an epoch whose keys were deleted under the retention policy. */
+  'EPOCH_EXPIRED',
+  /** The message names an epoch this device is not a member of. */
+  'NOT_A_MEMBER',
+  /** The event's claimed sender is not the device that signed the MLS message. */
+  'SENDER_MISMATCH',
+  /** An operation that needs a converged group or a member state was called without one. */
+  'NOT_READY',
+  /** The room uses a cipher suite or algorithm this device does not. */
+  'UNSUPPORTED_ALGORITHM',
+] as const;
+
+export type DmlsErrorCode = (typeof DMLS_ERROR_CODES)[number];
+
+export class DmlsError extends Error {
+  override readonly name = 'DmlsError';
+  constructor(
+    readonly code: DmlsErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { basicCredential, cipherSuite, createKeyPackage, nodeCrypto } from '@trellis/mls';
+import {
+  chooseBase,
+  DEFAULT_RETENTION,
+  DmlsGroup,
+  parseRoomEvent,
+  parseWelcome,
+  type EpochNode,
+  type Received,
+  type RoomEvent,
+} from '../src/index.js';
+
+const suite = cipherSuite(1, nodeCrypto);
+const ROOM = '!room:test';
+const T0 = 1_700_000_000_000;
+
+/** A room log and its devices, delivering only when told to. */
+class Room {
+  readonly events: RoomEvent[] = [];
+  readonly groups = new Map<string, DmlsGroup>();
+  private readonly keys = new Map<string, ReturnType<typeof suite.signature.generateKeyPair>>();
+
+  constructor(readonly now = { value: T0 }) {}
+
+  keyPair(identity: string) {
+    if (!this.keys.has(identity)) this.keys.set(identity, suite.signature.generateKeyPair());
+    return this.keys.get(identity)!;
+  }
+
+  create(identity: string): DmlsGroup {
+    const group = DmlsGroup.create({
+      roomId: ROOM,
+      identity,
+      provider: nodeCrypto,
+      suite: 1,
+      createEventId: '$create',
+      signatureKeyPair: this.keyPair(identity),
+      now: this.now.value,
+    });
+    this.groups.set(identity, group);
+    return group;
+  }
+
+  post(identity: string, content: object): RoomEvent {
+    const event = { eventId: `$${this.events.length}`, sender: identity.split('|')[0]!, content };
+    this.events.push(event);
+    return event;
+  }
+
+  deliver(identity: string, event: RoomEvent): Received[] {
+    return this.groups.get(identity)!.receive(event, this.now.value);
+  }
+
+  deliverAll(event: RoomEvent): void {
+    for (const id of this.groups.keys()) this.deliver(id, event);
+  }
+
+  /** `from` adds `identities` in one commit; the new devices join from the Welcome. */
+  add(from: string, identities: string[]): RoomEvent {
+    const group = this.groups.get(from)!;
+    const bundles = new Map(
+      identities.map((id) => [
+        id,
+        createKeyPackage(suite, {
+          credential: basicCredential(new TextEncoder().encode(id)),
+          signatureKeyPair: this.keyPair(id),
+          now: BigInt(Math.floor(this.now.value / 1000)),
+        }),
+      ]),
+    );
+    const made = group.commit(
+      { base: group.current().id, resolves: [], remove: [], add: identities },
+      new Map([...bundles].map(([id, b]) => [id, b.keyPackage])),
+    );
+    const event = this.post(from, made.content);
+    this.deliverAll(event);
+    const welcome = parseWelcome(made.welcomeFor(event.eventId));
+    for (const [id, bundle] of bundles) {
+      this.groups.set(
+        id,
+        DmlsGroup.fromWelcome({
+          roomId: ROOM,
+          identity: id,
+          provider: nodeCrypto,
+          welcome,
+          bundle,
+        }),
+      );
+    }
+    return event;
+  }
+
+  commit(identity: string, plan?: Parameters<DmlsGroup['commit']>[0]): RoomEvent {
+    const group = this.groups.get(identity)!;
+    const made = group.commit(
+      plan ?? { base: group.current().id, resolves: [], remove: [] },
+      new Map(),
+    );
+    return this.post(identity, made.content);
+  }
+
+  say(identity: string, body: string): RoomEvent {
+    return this.post(identity, this.groups.get(identity)!.encrypt('m.room.message', { body }));
+  }
+}
+
+const ALICE = '@alice:test|A1';
+const BOB = '@bob:test|B1';
+const CAROL = '@carol:test|C1';
+
+function bodyOf(results: Received[]): string | undefined {
+  const m = results.find((r) => r.kind === 'message');
+  return m?.kind === 'message' ? String(m.plaintext.content.body) : undefined;
+}
+
+function threeMembers(): Room {
+  const room = new Room();
+  room.create(ALICE);
+  room.add(ALICE, [BOB, CAROL]);
+  return room;
+}
+
+describe('a decentralised group', () => {
+  test('members talk; a device reads its own echo; repeats are duplicates', () => {
+    const room = threeMembers();
+    const hello = room.say(ALICE, 'hello');
+    assert.equal(bodyOf(room.deliver(BOB, hello)), 'hello');
+    assert.equal(bodyOf(room.deliver(ALICE, hello)), 'hello', 'own echo');
+    assert.deepEqual(room.deliver(BOB, hello), [{ kind: 'duplicate', eventId: hello.eventId }]);
+  });
+
+  test('two commits on one epoch fork it; both branches are read; one resolution merges them', () => {
+    const room = threeMembers();
+    const fromAlice = room.commit(ALICE);
+    const fromBob = room.commit(BOB);
+    // Each committer first sees only its own commit, and speaks on its own branch.
+    room.deliver(ALICE, fromAlice);
+    room.deliver(BOB, fromBob);
+    const onAlice = room.say(ALICE, 'on A');
+    const onBob = room.say(BOB, 'on B');
+    // Then everything reaches everyone, in different orders.
+    room.deliver(ALICE, fromBob);
+    room.deliver(BOB, fromAlice);
+    room.deliver(CAROL, fromBob);
+    room.deliver(CAROL, fromAlice);
+    const views = [ALICE, BOB, CAROL].map((id) => room.groups.get(id)!);
+    for (const g of views) assert.equal(g.tips().length, 2);
+    assert.equal(new Set(views.map((g) => g.current().key)).size, 1, 'one base for all');
+    assert.equal(bodyOf(room.deliver(CAROL, onAlice)), 'on A');
+    assert.equal(bodyOf(room.deliver(CAROL, onBob)), 'on B');
+    assert.equal(bodyOf(room.deliver(ALICE, onBob)), 'on B');
+    assert.equal(bodyOf(room.deliver(BOB, onAlice)), 'on A');
+
+    const plans = [ALICE, BOB, CAROL].map((id) =>
+      room.groups.get(id)!.planResolution([ALICE, BOB, CAROL]),
+    );
+    for (const p of plans) assert.ok(p && p !== 'wait' && p.resolves.length === 1);
+    const first = [ALICE, BOB, CAROL][plans.findIndex((p) => p !== 'wait' && p?.rank === 0)]!;
+    room.deliverAll(
+      room.commit(first, room.groups.get(first)!.planResolution([ALICE, BOB, CAROL]) as never),
+    );
+    const tips = new Set(
+      views.map((g) =>
+        g
+          .tips()
+          .map((t) => t.key)
+          .join(),
+      ),
+    );
+    assert.equal(tips.size, 1);
+    assert.equal(views[0]!.tips().length, 1);
+  });
+
+  test('a message whose epoch is unknown waits, names the commit to fetch, and is read after', () => {
+    const room = threeMembers();
+    const commit = room.commit(ALICE);
+    room.deliver(ALICE, commit);
+    const later = room.say(ALICE, 'after the commit');
+    const queued = room.deliver(CAROL, later);
+    assert.deepEqual(queued, [
+      { kind: 'queued', eventId: later.eventId, missing: [commit.eventId] },
+    ]);
+    assert.deepEqual(room.groups.get(CAROL)!.missing(), [commit.eventId]);
+    const results = room.deliver(CAROL, commit);
+    assert.equal(results[0]!.kind, 'commit');
+    assert.equal(bodyOf(results), 'after the commit');
+  });
+
+  test('a sender who is not who the event says is refused', () => {
+    const room = threeMembers();
+    const hello = room.say(ALICE, 'hello');
+    const forged = { ...hello, sender: '@bob:test' };
+    assert.equal(room.deliver(CAROL, forged)[0]!.kind, 'failed');
+    const content = { ...(hello.content as object), sender: ['@alice:test', 'OTHER'] };
+    const r = room.deliver(CAROL, { ...hello, eventId: '$x', content })[0]!;
+    assert.equal(r.kind === 'failed' && r.code, 'SENDER_MISMATCH');
+    const bad = room.deliver(CAROL, { ...hello, eventId: '$y', content: { ciphertext: 1 } })[0]!;
+    assert.equal(bad.kind === 'failed' && bad.code, 'MALFORMED_EVENT');
+  });
+
+  test('an update lost on a losing branch is made up', () => {
+    const room = threeMembers();
+    const fromAlice = room.commit(ALICE);
+    const fromBob = room.commit(BOB);
+    for (const id of [ALICE, BOB, CAROL]) for (const e of [fromAlice, fromBob]) room.deliver(id, e);
+    const base = room.groups.get(CAROL)!.current();
+    const loser = base.id.creator === ALICE ? BOB : ALICE;
+    const resolver = base.id.creator;
+    const plan = room.groups.get(resolver)!.planResolution([ALICE, BOB, CAROL]);
+    room.deliverAll(room.commit(resolver, plan as never));
+    const after = room.groups.get(loser)!.planResolution([ALICE, BOB, CAROL]);
+    assert.ok(after && after !== 'wait' && after.selfUpdate, 'the loser updates again');
+    assert.equal(room.groups.get(resolver)!.planResolution([ALICE, BOB, CAROL]), undefined);
+  });
+});
+
+describe('retention and persistence', () => {
+  test('a superseded epoch keeps its state, then its message keys, then nothing', () => {
+    const room = threeMembers();
+    const carol = room.groups.get(CAROL)!;
+    const early = room.say(ALICE, 'early');
+    const late = room.say(ALICE, 'late');
+    const lateCommit = room.commit(BOB); // concurrent with Alice's next commit
+    const commit = room.commit(ALICE);
+    room.deliver(CAROL, early);
+    room.deliver(CAROL, commit);
+    const old = carol.epoch(parseRoomEvent(early.content).epoch)!;
+    assert.equal(old.held.kind, 'full');
+
+    room.now.value += DEFAULT_RETENTION.forkWindowMs + 1;
+    const changed = carol.prune(room.now.value);
+    assert.deepEqual(
+      changed.map((n) => n.key),
+      [old.key],
+    );
+    assert.equal(carol.epoch(old.id)!.held.kind, 'messages');
+    const tooLate = room.deliver(CAROL, lateCommit)[0]!;
+    assert.equal(tooLate.kind === 'failed' && tooLate.code, 'EPOCH_EXPIRED');
+    assert.equal(bodyOf(room.deliver(CAROL, late)), 'late', 'message keys still there');
+
+    const snapshot = carol.snapshot();
+    const record = snapshot.epochs.find((e) => e.key === old.key)!;
+    assert.equal(record.held, 'messages');
+
+    room.now.value += DEFAULT_RETENTION.messageWindowMs + 1;
+    carol.prune(room.now.value);
+    assert.equal(carol.epoch(old.id)!.held.kind, 'none');
+    const gone = carol.snapshot().epochs.find((e) => e.key === old.key)!;
+    assert.equal(gone.held, 'none');
+    assert.equal(gone.secrets, undefined, 'nothing of its secrets is stored');
+    const another = room.say(BOB, 'never read');
+    // Bob's state is still in the old epoch (he has not seen Alice's commit).
+    const r = room.deliver(CAROL, another)[0]!;
+    assert.equal(r.kind === 'failed' && r.code, 'EPOCH_EXPIRED');
+  });
+
+  test('a snapshot restores a group that reads on', () => {
+    const room = threeMembers();
+    room.deliverAll(room.commit(BOB));
+    const carol = room.groups.get(CAROL)!;
+    const restored = DmlsGroup.restore(
+      { roomId: ROOM, identity: CAROL, provider: nodeCrypto },
+      JSON.parse(JSON.stringify(carol.snapshot())),
+    );
+    assert.equal(restored.current().key, carol.current().key);
+    const hello = room.say(ALICE, 'after restore');
+    assert.equal(bodyOf(restored.receive(hello, room.now.value)), 'after restore');
+  });
+
+  test('the base rule depends only on epoch numbers and event ids', () => {
+    const node = (epoch: bigint, creator: string, commitEvent: string) =>
+      ({ id: { epoch, creator }, commitEvent }) as EpochNode;
+    const a = node(5n, 'x|1', '$b');
+    const b = node(5n, 'y|1', '$a');
+    const c = node(4n, 'z|1', '$0');
+    assert.equal(chooseBase([a, b, c]), b);
+    assert.equal(chooseBase([c, b, a]), b);
+    assert.equal(chooseBase([c, node(6n, 'w|1', '$z')]).id.epoch, 6n);
+  });
+});
