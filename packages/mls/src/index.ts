@@ -113,6 +113,8 @@ export type { PskSource } from './group/psks.js';
 export type { ProposalPolicy } from './group/proposals.js';
 export {
   DEFAULT_GROUP_CONFIG,
+  GROUP_CONFIG_LIMITS,
+  groupConfig,
   members,
   ownLeafNode,
   type GroupConfig,

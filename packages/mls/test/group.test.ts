@@ -19,6 +19,7 @@ import {
   encryptApplication,
   epochAuthenticator,
   exportSecret,
+  GROUP_CONFIG_LIMITS,
   joinByExternalCommit,
   nodeCrypto,
   processMessage,
@@ -115,6 +116,28 @@ describe('group operations', () => {
       () => deserializeGroupState(nodeCrypto, serializeGroupState(b).subarray(1)),
       'UNSUPPORTED_VERSION',
     );
+  });
+
+  test('settings are bounded, given or restored (a huge padding block once hung a sender)', () => {
+    const [a] = groupOf(suite, ['alice']);
+    const credential = basicCredential(utf8('x'));
+    for (const name of Object.keys(GROUP_CONFIG_LIMITS) as (keyof typeof GROUP_CONFIG_LIMITS)[]) {
+      const limit = GROUP_CONFIG_LIMITS[name];
+      createGroup(suite, { credential, now: NOW, config: { [name]: limit } });
+      for (const bad of [limit + 1, -1, 1.5]) {
+        expectMlsError(
+          () => createGroup(suite, { credential, now: NOW, config: { [name]: bad } }),
+          'INVALID_VALUE',
+        );
+      }
+    }
+    // The serialised settings follow the version (2 bytes) and suite (2 bytes); found by the
+    // fuzzer: paddingBlock 2^31 restored, and every message sent then allocated 2 GiB.
+    const bytes = serializeGroupState(a!);
+    new DataView(bytes.buffer).setUint32(4, 0x80000000);
+    const started = performance.now();
+    expectMlsError(() => deserializeGroupState(nodeCrypto, bytes), 'INVALID_VALUE');
+    assert.ok(performance.now() - started < 100);
   });
 
   test('Update proposals by reference, committed by another member', () => {

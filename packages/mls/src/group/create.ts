@@ -14,7 +14,7 @@ import { EMPTY } from '../util/bytes.js';
 import { buildEpoch } from './epoch.js';
 import { checkUniqueExtensions } from './groupInfo.js';
 import { createKeyPackage } from './keyPackage.js';
-import { DEFAULT_GROUP_CONFIG, type GroupConfig, type GroupState } from './state.js';
+import { groupConfig, type GroupConfig, type GroupState } from './state.js';
 import { validateLeafNode } from '../tree/leafNodeValidation.js';
 
 export interface CreateGroupOptions {
@@ -37,7 +37,7 @@ export interface CreateGroupOptions {
  * random epoch secret, and the confirmation tag and interim transcript hash derived from it.
  */
 export function createGroup(suite: CipherSuite, options: CreateGroupOptions): GroupState {
-  const config = { ...DEFAULT_GROUP_CONFIG, ...options.config };
+  const config = groupConfig(options.config);
   const extensions = options.extensions ?? [];
   checkUniqueExtensions(extensions, 'GroupContext');
   // The creator's leaf is a KeyPackage leaf of its own: the GroupContext extensions are then

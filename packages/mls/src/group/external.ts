@@ -23,7 +23,7 @@ import { provisionalContext, stepEpoch } from './commit.js';
 import { buildEpoch } from './epoch.js';
 import { defaultCapabilities } from './keyPackage.js';
 import { applyProposals, type ProposalItem, type ProposalPolicy } from './proposals.js';
-import { DEFAULT_GROUP_CONFIG, type GroupConfig, type GroupState } from './state.js';
+import { groupConfig, type GroupConfig, type GroupState } from './state.js';
 import { treeFromGroupInfo, verifyGroupInfoAndTree } from './welcome.js';
 import { createGroupInfo, type GroupInfoOptions } from './groupInfo.js';
 
@@ -161,7 +161,7 @@ export function joinByExternalCommit(
   const publicMessage = toPublicMessage(suite, authenticated, gc);
   const pending = buildEpoch({
     suite,
-    config: { ...DEFAULT_GROUP_CONFIG, ...options.config },
+    config: groupConfig(options.config),
     context: step.context,
     tree: created.tree,
     ownLeaf: leafIndex,

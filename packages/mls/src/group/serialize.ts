@@ -14,7 +14,7 @@ import { RatchetTree } from '../tree/ratchetTree.js';
 import { treeHash } from '../tree/treeHash.js';
 import { bytesEqual } from '../util/bytes.js';
 import { proposalRef } from './process.js';
-import type { CachedProposal, GroupConfig, GroupState } from './state.js';
+import { groupConfig, type CachedProposal, type GroupConfig, type GroupState } from './state.js';
 
 /**
  * A group state as bytes, so clients can persist it (TLS encoding, versioned). It holds every
@@ -51,7 +51,8 @@ function decodeConfig(r: Reader): GroupConfig {
     encryptHandshake: r.u8(),
   };
   if (config.encryptHandshake > 1) throw new MlsError('INVALID_VALUE', 'bad boolean');
-  return { ...config, encryptHandshake: config.encryptHandshake === 1 };
+  // Bounded like settings given to createGroup: the bytes may come from anywhere.
+  return groupConfig({ ...config, encryptHandshake: config.encryptHandshake === 1 });
 }
 
 /** Serialises a group state. */

@@ -35,6 +35,31 @@ export const DEFAULT_GROUP_CONFIG: GroupConfig = {
   encryptHandshake: false,
 };
 
+/**
+ * Upper bounds of the numeric settings. Each sets how much work or memory one message may cost
+ * (padding allocated per message sent, ratchet steps derived and keys kept per message received),
+ * and a serialised state is read back like any other input: a padding block of 2^31 would make
+ * every message sent allocate gigabytes.
+ */
+export const GROUP_CONFIG_LIMITS = {
+  paddingBlock: 1 << 16,
+  maxForwardDistance: 1 << 16,
+  outOfOrderTolerance: 1 << 16,
+  resumptionPskHistory: 1 << 16,
+} as const;
+
+/** The defaults with `settings` over them; `INVALID_VALUE` for a setting out of bounds. */
+export function groupConfig(settings: Partial<GroupConfig> = {}): GroupConfig {
+  const config = { ...DEFAULT_GROUP_CONFIG, ...settings };
+  for (const [name, limit] of Object.entries(GROUP_CONFIG_LIMITS)) {
+    const value = config[name as keyof typeof GROUP_CONFIG_LIMITS];
+    if (!Number.isSafeInteger(value) || value < 0 || value > limit) {
+      throw new MlsError('INVALID_VALUE', `group setting ${name} ${value} is not in 0..${limit}`);
+    }
+  }
+  return config;
+}
+
 /** A proposal received (or sent) in the current epoch, kept until a commit names it. */
 export interface CachedProposal {
   /** ProposalRef: RefHash over the AuthenticatedContent that carried it (§5.2). */

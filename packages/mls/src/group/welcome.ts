@@ -40,7 +40,7 @@ import {
 import { keyPackageRef, type KeyPackageBundle } from './keyPackage.js';
 import { sameCredential } from './proposals.js';
 import { ownResumptionPsk, resolvePsks, type PskSource } from './psks.js';
-import { DEFAULT_GROUP_CONFIG, type GroupConfig, type GroupState } from './state.js';
+import { groupConfig, type GroupConfig, type GroupState } from './state.js';
 
 /** What the committer needs to welcome the members its commit adds (§12.4.3.1). */
 export interface WelcomeInput {
@@ -279,7 +279,7 @@ export function joinFromWelcome(
 
   return buildEpoch({
     suite,
-    config: { ...DEFAULT_GROUP_CONFIG, ...options.config },
+    config: groupConfig(options.config),
     context: gc,
     tree,
     ownLeaf,
