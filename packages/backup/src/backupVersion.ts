@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BACKUP_ALGORITHM, BACKUP_ALGORITHM_UNSTABLE } from '@trellis/mls';
-import { BackupError } from './errors.js';
+import { BackupError, describeValue } from './errors.js';
 import { computeKeyCheck, verifyKeyCheck } from './keyCheck.js';
 import {
   deriveKeyFromPassphrase,
@@ -91,7 +91,7 @@ export function parseBackupVersion(json: unknown): BackupVersionBody {
   if (algorithm !== BACKUP_ALGORITHM && algorithm !== BACKUP_ALGORITHM_UNSTABLE) {
     throw new BackupError(
       'UNSUPPORTED_ALGORITHM',
-      `backup algorithm ${JSON.stringify(algorithm)} is not ${BACKUP_ALGORITHM}`,
+      `backup algorithm ${describeValue(algorithm)} is not ${BACKUP_ALGORITHM}`,
     );
   }
   if (typeof authData !== 'object' || authData === null || Array.isArray(authData)) {

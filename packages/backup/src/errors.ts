@@ -44,3 +44,15 @@ export class BackupError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A received value as an error message shows it: a string quoted, a number, boolean or null as
+ * it is, anything else by its kind only. Not JSON.stringify: a received value may be nested
+ * deeply enough to overflow the stack, and then a RangeError, not a BackupError, would leave the
+ * package (found by fuzzing).
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}

@@ -6,7 +6,7 @@
  */
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { encodeBase64 } from './encoding.js';
-import { BackupError } from './errors.js';
+import { BackupError, describeValue } from './errors.js';
 import { BACKUP_KEY_SIZE } from './recoveryKey.js';
 
 /** Matrix's name for the derivation (secret storage, "Deriving keys from passphrases"). */
@@ -60,7 +60,7 @@ export function parsePassphraseInfo(json: unknown): PassphraseInfo {
   if (algorithm !== PBKDF2_ALGORITHM) {
     throw new BackupError(
       'UNSUPPORTED_ALGORITHM',
-      `passphrase algorithm ${JSON.stringify(algorithm)} is not ${PBKDF2_ALGORITHM}`,
+      `passphrase algorithm ${describeValue(algorithm)} is not ${PBKDF2_ALGORITHM}`,
     );
   }
   if (typeof salt !== 'string' || salt.length === 0) {
@@ -80,7 +80,7 @@ export function parsePassphraseInfo(json: unknown): PassphraseInfo {
   if (bits !== undefined && bits !== KEY_BITS) {
     throw new BackupError(
       'INVALID_PASSPHRASE_INFO',
-      `a backup key has ${KEY_BITS} bits, not ${JSON.stringify(bits)}`,
+      `a backup key has ${KEY_BITS} bits, not ${describeValue(bits)}`,
     );
   }
   return { algorithm, salt, iterations, ...(bits !== undefined && { bits: KEY_BITS }) };

@@ -22,7 +22,7 @@ import {
 } from '@trellis/mls';
 import type { BackupKey } from './backupVersion.js';
 import { decodeBase64, encodeBase64, fromUtf8, utf8 } from './encoding.js';
-import { BackupError } from './errors.js';
+import { BackupError, describeValue } from './errors.js';
 import { decodeGroupExport, encodeGroupExport, type GroupExport } from './groupExport.js';
 import { decodeMemberSet, type MemberSet } from './memberSet.js';
 import {
@@ -168,7 +168,7 @@ export function openSession(
   if (payload.room_id !== roomId) {
     throw new BackupError(
       'SESSION_MISMATCH',
-      `the session is for room ${JSON.stringify(payload.room_id)}, found under ${JSON.stringify(roomId)}`,
+      `the session is for room ${describeValue(payload.room_id)}, found under ${JSON.stringify(roomId)}`,
     );
   }
 
@@ -215,7 +215,7 @@ function suiteOf(algorithm: unknown): CipherSuiteId | undefined {
   if (!parsed || parsed.kind !== '') {
     throw new BackupError(
       'UNSUPPORTED_ALGORITHM',
-      `session algorithm ${JSON.stringify(algorithm)} is not ${BACKUP_ALGORITHM}`,
+      `session algorithm ${describeValue(algorithm)} is not ${BACKUP_ALGORITHM}`,
     );
   }
   return parsed.suite;

@@ -14,6 +14,8 @@ import {
   encodeRecoveryKey,
   epochSessionId,
   exportGroupState,
+  parseBackupVersion,
+  parsePassphraseInfo,
   restoreEpoch,
   restoreRoom,
   roomKeysBody,
@@ -463,6 +465,58 @@ describe('malformed and truncated exports', () => {
       () =>
         restoreWith(reseal({ algorithm: 'm.dmls.v1.dhkemx25519-chacha20poly1305-sha256-ed25519' })),
       'SESSION_MISMATCH',
+    );
+  });
+});
+
+describe('received JSON nested deeply (found by fuzzing)', () => {
+  // 20,000 levels: JSON.parse reads them, JSON.stringify overflows the stack on them. Error
+  // messages used to JSON.stringify the value they refused, so a RangeError left the package.
+  const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`;
+  const key = createBackup({ key: new Uint8Array(32).fill(1) }).key;
+
+  test('a backup version whose algorithm or passphrase fields are deep: BackupError', () => {
+    expectBackupError(
+      () => parseBackupVersion(JSON.parse(`{"algorithm":${deep},"auth_data":{}}`)),
+      'UNSUPPORTED_ALGORITHM',
+    );
+    expectBackupError(
+      () => parsePassphraseInfo(JSON.parse(`{"algorithm":${deep}}`)),
+      'UNSUPPORTED_ALGORITHM',
+    );
+    expectBackupError(
+      () =>
+        parsePassphraseInfo(
+          JSON.parse(`{"algorithm":"m.pbkdf2","salt":"s","iterations":1,"bits":${deep}}`),
+        ),
+      'INVALID_PASSPHRASE_INFO',
+    );
+  });
+
+  test('a session whose room_id or algorithm is deep: BackupError', () => {
+    const sessionId = 'members|' + 'A'.repeat(43);
+    const sealed = (plaintext: string): KeyBackupData => ({
+      first_message_index: 0,
+      forwarded_count: 0,
+      is_verified: false,
+      session_data: toAesHmacSha2Json(
+        encryptAesHmacSha2(key, sessionId, new TextEncoder().encode(plaintext)),
+      ),
+    });
+    const algorithm = '"m.dmls_backup.v1.aes-hmac-sha2"';
+    expectBackupError(
+      () =>
+        openSession(
+          key,
+          ROOM_ID,
+          sessionId,
+          sealed(`{"algorithm":${algorithm},"room_id":${deep}}`),
+        ),
+      'SESSION_MISMATCH',
+    );
+    expectBackupError(
+      () => openSession(key, ROOM_ID, sessionId, sealed(`{"algorithm":${deep},"room_id":"x"}`)),
+      'UNSUPPORTED_ALGORITHM',
     );
   });
 });
