@@ -1,6 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import { Ajv } from 'ajv';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import type { ServerConfig } from './config.js';
 import { Store } from './db/index.js';
 import { MatrixError } from './errors.js';
@@ -68,6 +73,8 @@ function toMatrixError(error: FastifyError & { validation?: ValidationFailure[] 
     return new MatrixError(400, 'M_INVALID_PARAM', describe(first, context));
   }
   switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return new MatrixError(400, 'M_UNRECOGNIZED', 'The URL is not validly percent-encoded');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new MatrixError(413, 'M_TOO_LARGE', 'Request body is too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -83,6 +90,40 @@ function toMatrixError(error: FastifyError & { validation?: ValidationFailure[] 
     return new MatrixError(error.statusCode, 'M_UNKNOWN', error.message);
   }
   return new MatrixError(500, 'M_UNKNOWN', 'Internal server error');
+}
+
+/**
+ * Deepest nesting a request body may have. What handles a body (validation, JSON.stringify
+ * before storing) recurses, so a small body nested thousands of levels deep would exhaust the
+ * stack and fail as a 500; and JSON.parse itself takes superlinear time on deep nesting (a 2 MB
+ * body nested a million levels deep: 0.66 s of the event loop). Both found by fuzzing. No
+ * Matrix body needs more than a handful of levels.
+ */
+const MAX_BODY_DEPTH = 128;
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `limit`, scanned before it is parsed
+ * (one pass, no recursion). Brackets inside strings do not count. Text that is not JSON gives
+ * an arbitrary answer; JSON.parse refuses it afterwards.
+ */
+function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /** A route template such as `/rooms/:roomId/send/:type/:txn` as a matcher for concrete paths. */
@@ -106,6 +147,15 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    // Errors raised while routing, before any hook or the error handler (a URL whose
+    // percent-encoding is malformed): Matrix errors too, not Fastify's own body.
+    frameworkErrors: (error, _request, reply) => {
+      const matrix = toMatrixError(error);
+      (reply as FastifyReply)
+        .header('Access-Control-Allow-Origin', '*')
+        .status(matrix.status)
+        .send(matrix.toJSON());
+    },
   });
 
   // Closing: waiting syncs answer now, and keep-alive connections are dropped as soon as their
@@ -134,11 +184,17 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new MatrixError(400, 'M_NOT_JSON', 'Request body is not valid JSON'), undefined);
+    if (nestedDeeperThan(text, MAX_BODY_DEPTH)) {
+      const why = `Request body is nested deeper than ${MAX_BODY_DEPTH} levels`;
+      return done(new MatrixError(400, 'M_BAD_JSON', why), undefined);
     }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return done(new MatrixError(400, 'M_NOT_JSON', 'Request body is not valid JSON'), undefined);
+    }
+    done(null, parsed);
   });
 
   // CORS, as the client-server API asks of every server.
