@@ -1,0 +1,176 @@
+/**
+ * Which devices each user has, as the server's device directory (`/keys/query`) says, for
+ * deciding a room's devices: the members of a room's group are every Trellis device of every
+ * joined user.
+ *
+ * A Trellis device publishes device keys naming the room algorithm it speaks and its MLS
+ * signature key, self-signed:
+ *
+ *   {"user_id", "device_id", "algorithms": ["m.dmls.v1.<suite>"],
+ *    "keys": {"m.dmls.v1.signature:<device_id>": <unpadded base64 public key>},
+ *    "signatures": {<user_id>: {"m.dmls.v1.signature:<device_id>": <base64 signature>}}}
+ *
+ * The signature is over the canonical JSON of the object without `signatures` and `unsigned`.
+ * The first key seen for a device is pinned (trust on first use): a later answer naming another
+ * key for the same device is refused, and a KeyPackage is only used if its leaf carries the
+ * pinned key. Without cross-signing, that is as far as a client can distrust its server.
+ */
+import { roomAlgorithm, type CipherSuite } from '@trellis/mls';
+import { fromBase64, toBase64 } from '@trellis/dmls';
+import type { MatrixHttp } from './http.js';
+import { isObject, type Json } from './json.js';
+import type { DeviceIdentity } from './keyPackages.js';
+import type { Store } from './store.js';
+
+export const SIGNATURE_KEY_ALGORITHM = 'm.dmls.v1.signature';
+
+const PINS = 'device_pins';
+
+export interface KnownDevice {
+  readonly userId: string;
+  readonly deviceId: string;
+  /** `userId|deviceId` */
+  readonly identity: string;
+  readonly signatureKey: Uint8Array;
+}
+
+/** Matrix canonical JSON: keys sorted, no insignificant whitespace. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isObject(value)) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const utf8 = new TextEncoder();
+
+/** This device's keys for `/keys/upload`. */
+export function deviceKeys(device: DeviceIdentity): Json {
+  const keyId = `${SIGNATURE_KEY_ALGORITHM}:${device.deviceId}`;
+  const body = {
+    user_id: device.userId,
+    device_id: device.deviceId,
+    algorithms: [roomAlgorithm(device.suite.id)],
+    keys: { [keyId]: toBase64(device.signatureKeyPair.publicKey) },
+  };
+  const signature = device.suite.signature.sign(
+    device.signatureKeyPair.privateKey,
+    utf8.encode(canonicalJson(body)),
+  );
+  return { ...body, signatures: { [device.userId]: { [keyId]: toBase64(signature) } } };
+}
+
+/** A device from a `/keys/query` answer, if it is a well-formed, self-signed Trellis device. */
+function parseDevice(
+  suite: CipherSuite,
+  userId: string,
+  deviceId: string,
+  value: unknown,
+): KnownDevice | undefined {
+  if (!isObject(value) || value.user_id !== userId || value.device_id !== deviceId) return;
+  const algorithms = value.algorithms;
+  if (!Array.isArray(algorithms) || !algorithms.includes(roomAlgorithm(suite.id))) return;
+  const keyId = `${SIGNATURE_KEY_ALGORITHM}:${deviceId}`;
+  const key = isObject(value.keys) ? value.keys[keyId] : undefined;
+  const signatures = isObject(value.signatures) ? value.signatures[userId] : undefined;
+  const signature = isObject(signatures) ? signatures[keyId] : undefined;
+  if (typeof key !== 'string' || typeof signature !== 'string') return;
+  try {
+    const publicKey = fromBase64(key, 'key');
+    const { signatures: _s, unsigned: _u, ...signed } = value;
+    const ok = suite.signature.verify(
+      publicKey,
+      utf8.encode(canonicalJson(signed)),
+      fromBase64(signature, 'signature'),
+    );
+    if (!ok) return;
+    return { userId, deviceId, identity: `${userId}|${deviceId}`, signatureKey: publicKey };
+  } catch {
+    return;
+  }
+}
+
+export class DeviceDirectory {
+  private readonly devices = new Map<string, Map<string, KnownDevice>>();
+  private readonly dirty = new Set<string>();
+  private readonly pins: Record<string, string>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly http: MatrixHttp,
+    private readonly suite: CipherSuite,
+    private readonly onKeyChanged: (identity: string) => void,
+  ) {
+    this.pins = JSON.parse(store.value(PINS) ?? '{}') as Record<string, string>;
+  }
+
+  /** These users' device lists must be fetched (again) before they are used. */
+  markDirty(users: Iterable<string>): void {
+    for (const u of users) this.dirty.add(u);
+  }
+
+  /** Users this client no longer shares a room with. */
+  forget(users: Iterable<string>): void {
+    for (const u of users) {
+      this.devices.delete(u);
+      this.dirty.delete(u);
+    }
+  }
+
+  get needsRefresh(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  isKnown(userId: string): boolean {
+    return this.devices.has(userId) && !this.dirty.has(userId);
+  }
+
+  /** Fetches the dirty users' devices; returns the users whose device set changed. */
+  async refresh(): Promise<Set<string>> {
+    const users = [...this.dirty];
+    const changed = new Set<string>();
+    if (users.length === 0) return changed;
+    const answer = await this.http.queryKeys(users);
+    let pinsChanged = false;
+    for (const userId of users) {
+      this.dirty.delete(userId);
+      const listed = isObject(answer[userId]) ? answer[userId] : {};
+      const next = new Map<string, KnownDevice>();
+      for (const [deviceId, value] of Object.entries(listed)) {
+        const device = parseDevice(this.suite, userId, deviceId, value);
+        if (!device) continue;
+        const pinned = this.pins[device.identity];
+        const key = toBase64(device.signatureKey);
+        if (pinned === undefined) {
+          this.pins[device.identity] = key;
+          pinsChanged = true;
+        } else if (pinned !== key) {
+          this.onKeyChanged(device.identity);
+          continue;
+        }
+        next.set(deviceId, device);
+      }
+      const before = this.devices.get(userId);
+      if (!before || !sameKeys(before, next)) changed.add(userId);
+      this.devices.set(userId, next);
+    }
+    if (pinsChanged) this.store.setValue(PINS, JSON.stringify(this.pins));
+    return changed;
+  }
+
+  devicesOf(userId: string): KnownDevice[] {
+    return [...(this.devices.get(userId)?.values() ?? [])];
+  }
+
+  /** The pinned signature key of a device, if it was ever seen. */
+  pinnedKey(identity: string): Uint8Array | undefined {
+    const key = this.pins[identity];
+    return key === undefined ? undefined : fromBase64(key, 'pin');
+  }
+}
+
+function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
+  return a.size === b.size && [...a.keys()].every((k) => b.has(k));
+}

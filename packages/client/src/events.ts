@@ -1,0 +1,117 @@
+/**
+ * The typed events a client emits. Listeners run synchronously as things happen; a listener
+ * that throws is reported as an `error` event and does not disturb the client.
+ */
+import type { EpochId } from '@trellis/dmls';
+
+/** Where a decrypted message came from. */
+export type MessageSource =
+  /** Delivered by sync, or by a catch-up right after a Welcome. */
+  | 'live'
+  /** Fetched because a later event needed an epoch this device did not know yet. */
+  | 'backfill'
+  /** History read with keys restored from the key backup. */
+  | 'backup';
+
+export interface ClientEvents {
+  /** An application message, decrypted and verified (its MLS sender is `sender|senderDevice`). */
+  message: {
+    roomId: string;
+    eventId: string;
+    sender: string;
+    senderDevice: string;
+    type: string;
+    content: Record<string, unknown>;
+    epoch: EpochId;
+    source: MessageSource;
+  };
+  /** An encrypted event this device cannot read, and why (`code` is stable). */
+  decryptionFailure: {
+    roomId: string;
+    eventId: string;
+    sender: string;
+    code: string;
+    reason: string;
+  };
+  /** A Matrix membership change in a room (join, invite, leave, ban). */
+  membership: { roomId: string; userId: string; membership: string; eventId: string };
+  /** This user was invited to a room. */
+  invite: { roomId: string; inviter: string | undefined };
+  /** A commit was applied: a new epoch. */
+  commit: {
+    roomId: string;
+    eventId: string;
+    epoch: EpochId;
+    base: EpochId;
+    resolves: readonly EpochId[];
+    added: readonly string[];
+    removed: readonly string[];
+    mine: boolean;
+  };
+  /** The group's epochs forked: more than one tip. */
+  fork: { roomId: string; tips: EpochId[] };
+  /** A resolving commit merged tips. */
+  resolved: {
+    roomId: string;
+    eventId: string;
+    epoch: EpochId;
+    resolves: readonly EpochId[];
+    mine: boolean;
+  };
+  /** This device joined a room's group from a Welcome. */
+  welcome: { roomId: string; sender: string; epoch: EpochId };
+  /** A commit removed this device from a branch of the room's group. */
+  removed: { roomId: string; eventId: string; epoch: EpochId };
+  /** The room's name or topic (kept in the group context) changed. */
+  metadata: { roomId: string; name?: string; topic?: string };
+  /** Commit events were fetched to fill an unknown epoch's chain. */
+  backfill: { roomId: string; fetched: number };
+  /** Sealed epochs were uploaded to the key backup. */
+  backup: { roomId: string; sessions: number };
+  /** One sync response was processed. */
+  sync: { nextBatch: string };
+  /** A sync failed; the loop retries after `retryInMs`. */
+  syncError: { error: unknown; retryInMs: number };
+  /** The server no longer accepts this device's token; the sync loop stopped. */
+  loggedOut: { reason: string };
+  /** Something failed in the background (a resolution, an upload); the client carries on. */
+  error: { error: unknown; context: string };
+}
+
+type Listener<T> = (event: T) => void;
+
+export class Emitter<M extends object> {
+  private readonly listeners = new Map<keyof M, Set<Listener<never>>>();
+
+  constructor(private readonly onListenerError: (error: unknown, name: keyof M) => void) {}
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof M>(name: K, listener: Listener<M[K]>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => this.off(name, listener);
+  }
+
+  off<K extends keyof M>(name: K, listener: Listener<M[K]>): void {
+    this.listeners.get(name)?.delete(listener as Listener<never>);
+  }
+
+  once<K extends keyof M>(name: K, listener: Listener<M[K]>): () => void {
+    const off = this.on(name, (event) => {
+      off();
+      listener(event);
+    });
+    return off;
+  }
+
+  emit<K extends keyof M>(name: K, event: M[K]): void {
+    for (const listener of [...(this.listeners.get(name) ?? [])]) {
+      try {
+        (listener as Listener<M[K]>)(event);
+      } catch (error) {
+        this.onListenerError(error, name);
+      }
+    }
+  }
+}

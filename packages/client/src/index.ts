@@ -1,0 +1,30 @@
+/**
+ * @trellis/client: the Trellis client SDK. A `Client` is one device: it logs in, keeps its
+ * KeyPackage stock, follows encrypted rooms over dMLS, syncs, joins by Welcome, backfills,
+ * backs up epochs and restores history. The SQLite store is `@trellis/client/sqlite`.
+ */
+export {
+  Client,
+  DEFAULT_SUITE,
+  type ClientOptions,
+  type CreateRoomOptions,
+  type Credentials,
+  type RestoreReport,
+} from './client.js';
+export { ClientError, CLIENT_ERROR_CODES, isMatrixError, type ClientErrorCode } from './errors.js';
+export type { ClientEvents, MessageSource } from './events.js';
+export {
+  backoffDelay,
+  DEFAULT_RETRY,
+  MatrixHttp,
+  type ClientEvent,
+  type HttpOptions,
+  type RetryInfo,
+  type RetryPolicy,
+} from './http.js';
+export { MemoryStore, type Store } from './store.js';
+export type { BackupInfo, EnableBackupOptions } from './backup.js';
+export { DEFAULT_STOCK, type StockPolicy } from './keyPackages.js';
+export { GROUP_METADATA_EXTENSION, type GroupMetadata } from './metadata.js';
+export { SIGNATURE_KEY_ALGORITHM } from './devices.js';
+export type { Room } from './rooms.js';

@@ -1,0 +1,287 @@
+/**
+ * The store in a SQLite file (Node), through better-sqlite3.
+ *
+ * Deleting really deletes: `secure_delete` makes SQLite overwrite the bytes of deleted rows
+ * (and of the old version of an updated row) with zeros, and `scrub` checkpoints the write-ahead
+ * log and truncates it, so no old page holding a deleted secret stays in the WAL file either.
+ * `synchronous = FULL` makes each committed transaction durable before the call returns: a
+ * client killed right after a write finds it when restarted.
+ */
+import Database from 'better-sqlite3';
+import type {
+  AccountRecord,
+  BackupRecord,
+  KeyPackageRecord,
+  Store,
+  StoredEpoch,
+  StoredGroup,
+} from './store.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+create table if not exists account (
+  id integer primary key check (id = 1),
+  homeserver text not null,
+  user_id text not null,
+  device_id text not null,
+  access_token text not null,
+  suite integer not null,
+  signature_public_key blob not null,
+  signature_private_key blob not null
+);
+create table if not exists kv (name text primary key, value text not null);
+create table if not exists key_packages (
+  ref text primary key,
+  last_resort integer not null,
+  expires_at integer not null,
+  retired_at integer,
+  bundle blob not null
+);
+create table if not exists rooms (room_id text primary key, data text not null);
+create table if not exists groups (
+  room_id text primary key references rooms (room_id) on delete cascade,
+  meta text not null
+);
+create table if not exists epochs (
+  room_id text not null references groups (room_id) on delete cascade,
+  epoch_key text not null,
+  record text not null,
+  secrets blob,
+  primary key (room_id, epoch_key)
+);
+create table if not exists backup (
+  id integer primary key check (id = 1),
+  version text not null,
+  key blob not null
+);
+create table if not exists backup_sessions (
+  version text not null,
+  room_id text not null,
+  session_id text not null,
+  primary key (version, room_id, session_id)
+);
+`;
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('secure_delete = ON');
+    this.db.pragma('foreign_keys = ON');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`${path}: store schema ${version} is newer than this client's`);
+    }
+    this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  account(): AccountRecord | undefined {
+    const row = this.db.prepare('select * from account where id = 1').get() as
+      Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      homeserver: row.homeserver as string,
+      userId: row.user_id as string,
+      deviceId: row.device_id as string,
+      accessToken: row.access_token as string,
+      suite: row.suite as number,
+      signaturePublicKey: bytes(row.signature_public_key),
+      signaturePrivateKey: bytes(row.signature_private_key),
+    };
+  }
+
+  setAccount(account: AccountRecord | undefined): void {
+    if (!account) {
+      this.db.prepare('delete from account').run();
+      return;
+    }
+    this.db
+      .prepare(
+        `insert or replace into account (id, homeserver, user_id, device_id, access_token, suite,
+           signature_public_key, signature_private_key) values (1, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        account.homeserver,
+        account.userId,
+        account.deviceId,
+        account.accessToken,
+        account.suite,
+        Buffer.from(account.signaturePublicKey),
+        Buffer.from(account.signaturePrivateKey),
+      );
+  }
+
+  value(name: string): string | undefined {
+    const row = this.db.prepare('select value from kv where name = ?').get(name) as
+      { value: string } | undefined;
+    return row?.value;
+  }
+
+  setValue(name: string, value: string | undefined): void {
+    if (value === undefined) this.db.prepare('delete from kv where name = ?').run(name);
+    else this.db.prepare('insert or replace into kv (name, value) values (?, ?)').run(name, value);
+  }
+
+  putKeyPackages(records: readonly KeyPackageRecord[]): void {
+    const insert = this.db.prepare(
+      `insert or replace into key_packages (ref, last_resort, expires_at, retired_at, bundle)
+       values (?, ?, ?, ?, ?)`,
+    );
+    this.transaction(() => {
+      for (const r of records) {
+        insert.run(
+          r.ref,
+          r.lastResort ? 1 : 0,
+          r.expiresAt,
+          r.retiredAt ?? null,
+          Buffer.from(r.bundle),
+        );
+      }
+    });
+  }
+
+  keyPackage(ref: string): KeyPackageRecord | undefined {
+    const row = this.db.prepare('select * from key_packages where ref = ?').get(ref);
+    return row === undefined ? undefined : keyPackageRow(row as Record<string, unknown>);
+  }
+
+  keyPackages(): KeyPackageRecord[] {
+    return (this.db.prepare('select * from key_packages').all() as Record<string, unknown>[]).map(
+      keyPackageRow,
+    );
+  }
+
+  deleteKeyPackages(refs: readonly string[]): void {
+    const del = this.db.prepare('delete from key_packages where ref = ?');
+    this.transaction(() => {
+      for (const ref of refs) del.run(ref);
+    });
+  }
+
+  rooms(): { roomId: string; data: string }[] {
+    return (
+      this.db.prepare('select room_id, data from rooms').all() as {
+        room_id: string;
+        data: string;
+      }[]
+    ).map((r) => ({ roomId: r.room_id, data: r.data }));
+  }
+
+  setRoom(roomId: string, data: string): void {
+    // An upsert, not `insert or replace`: replacing would cascade-delete the room's group.
+    this.db
+      .prepare(
+        'insert into rooms (room_id, data) values (?, ?) on conflict (room_id) do update set data = excluded.data',
+      )
+      .run(roomId, data);
+  }
+
+  deleteRoom(roomId: string): void {
+    this.db.prepare('delete from rooms where room_id = ?').run(roomId);
+  }
+
+  group(roomId: string): StoredGroup | undefined {
+    const meta = this.db.prepare('select meta from groups where room_id = ?').get(roomId) as
+      { meta: string } | undefined;
+    if (!meta) return undefined;
+    const epochs = (
+      this.db
+        .prepare('select epoch_key, record, secrets from epochs where room_id = ?')
+        .all(roomId) as { epoch_key: string; record: string; secrets: Buffer | null }[]
+    ).map((r): StoredEpoch => ({
+      key: r.epoch_key,
+      record: r.record,
+      ...(r.secrets !== null && { secrets: bytes(r.secrets) }),
+    }));
+    return { meta: meta.meta, epochs };
+  }
+
+  saveGroup(
+    roomId: string,
+    meta: string,
+    upsert: readonly StoredEpoch[],
+    remove: readonly string[],
+  ): void {
+    const put = this.db.prepare(
+      `insert into epochs (room_id, epoch_key, record, secrets) values (?, ?, ?, ?)
+       on conflict (room_id, epoch_key) do update set record = excluded.record, secrets = excluded.secrets`,
+    );
+    const del = this.db.prepare('delete from epochs where room_id = ? and epoch_key = ?');
+    this.transaction(() => {
+      this.db
+        .prepare(
+          'insert into groups (room_id, meta) values (?, ?) on conflict (room_id) do update set meta = excluded.meta',
+        )
+        .run(roomId, meta);
+      for (const e of upsert) {
+        put.run(roomId, e.key, e.record, e.secrets ? Buffer.from(e.secrets) : null);
+      }
+      for (const key of remove) del.run(roomId, key);
+    });
+  }
+
+  backup(): BackupRecord | undefined {
+    const row = this.db.prepare('select version, key from backup where id = 1').get() as
+      { version: string; key: Buffer } | undefined;
+    return row && { version: row.version, key: bytes(row.key) };
+  }
+
+  setBackup(backup: BackupRecord | undefined): void {
+    this.transaction(() => {
+      this.db.prepare('delete from backup').run();
+      this.db.prepare('delete from backup_sessions').run();
+      if (backup) {
+        this.db
+          .prepare('insert into backup (id, version, key) values (1, ?, ?)')
+          .run(backup.version, Buffer.from(backup.key));
+      }
+    });
+  }
+
+  backedUpSessions(version: string, roomId: string): Set<string> {
+    const rows = this.db
+      .prepare('select session_id from backup_sessions where version = ? and room_id = ?')
+      .all(version, roomId) as { session_id: string }[];
+    return new Set(rows.map((r) => r.session_id));
+  }
+
+  addBackedUpSessions(version: string, roomId: string, sessionIds: readonly string[]): void {
+    const insert = this.db.prepare(
+      'insert or ignore into backup_sessions (version, room_id, session_id) values (?, ?, ?)',
+    );
+    this.transaction(() => {
+      for (const id of sessionIds) insert.run(version, roomId, id);
+    });
+  }
+
+  scrub(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function bytes(value: unknown): Uint8Array {
+  return new Uint8Array(value as Buffer);
+}
+
+function keyPackageRow(row: Record<string, unknown>): KeyPackageRecord {
+  return {
+    ref: row.ref as string,
+    lastResort: row.last_resort === 1,
+    expiresAt: row.expires_at as number,
+    ...(row.retired_at !== null && { retiredAt: row.retired_at as number }),
+    bundle: bytes(row.bundle),
+  };
+}
