@@ -65,6 +65,8 @@ create table if not exists backup_sessions (
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  /** Prepared once: preparing a statement costs more than running most of them. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly path: string) {
     this.db = new Database(path);
@@ -80,12 +82,18 @@ export class SqliteStore implements Store {
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
+    return statement;
+  }
+
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
   account(): AccountRecord | undefined {
-    const row = this.db.prepare('select * from account where id = 1').get() as
+    const row = this.sql('select * from account where id = 1').get() as
       Record<string, unknown> | undefined;
     if (!row) return undefined;
     return {
@@ -101,38 +109,36 @@ export class SqliteStore implements Store {
 
   setAccount(account: AccountRecord | undefined): void {
     if (!account) {
-      this.db.prepare('delete from account').run();
+      this.sql('delete from account').run();
       return;
     }
-    this.db
-      .prepare(
-        `insert or replace into account (id, homeserver, user_id, device_id, access_token, suite,
+    this.sql(
+      `insert or replace into account (id, homeserver, user_id, device_id, access_token, suite,
            signature_public_key, signature_private_key) values (1, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        account.homeserver,
-        account.userId,
-        account.deviceId,
-        account.accessToken,
-        account.suite,
-        Buffer.from(account.signaturePublicKey),
-        Buffer.from(account.signaturePrivateKey),
-      );
+    ).run(
+      account.homeserver,
+      account.userId,
+      account.deviceId,
+      account.accessToken,
+      account.suite,
+      Buffer.from(account.signaturePublicKey),
+      Buffer.from(account.signaturePrivateKey),
+    );
   }
 
   value(name: string): string | undefined {
-    const row = this.db.prepare('select value from kv where name = ?').get(name) as
+    const row = this.sql('select value from kv where name = ?').get(name) as
       { value: string } | undefined;
     return row?.value;
   }
 
   setValue(name: string, value: string | undefined): void {
-    if (value === undefined) this.db.prepare('delete from kv where name = ?').run(name);
-    else this.db.prepare('insert or replace into kv (name, value) values (?, ?)').run(name, value);
+    if (value === undefined) this.sql('delete from kv where name = ?').run(name);
+    else this.sql('insert or replace into kv (name, value) values (?, ?)').run(name, value);
   }
 
   putKeyPackages(records: readonly KeyPackageRecord[]): void {
-    const insert = this.db.prepare(
+    const insert = this.sql(
       `insert or replace into key_packages (ref, last_resort, expires_at, retired_at, bundle)
        values (?, ?, ?, ?, ?)`,
     );
@@ -150,18 +156,18 @@ export class SqliteStore implements Store {
   }
 
   keyPackage(ref: string): KeyPackageRecord | undefined {
-    const row = this.db.prepare('select * from key_packages where ref = ?').get(ref);
+    const row = this.sql('select * from key_packages where ref = ?').get(ref);
     return row === undefined ? undefined : keyPackageRow(row as Record<string, unknown>);
   }
 
   keyPackages(): KeyPackageRecord[] {
-    return (this.db.prepare('select * from key_packages').all() as Record<string, unknown>[]).map(
+    return (this.sql('select * from key_packages').all() as Record<string, unknown>[]).map(
       keyPackageRow,
     );
   }
 
   deleteKeyPackages(refs: readonly string[]): void {
-    const del = this.db.prepare('delete from key_packages where ref = ?');
+    const del = this.sql('delete from key_packages where ref = ?');
     this.transaction(() => {
       for (const ref of refs) del.run(ref);
     });
@@ -169,7 +175,7 @@ export class SqliteStore implements Store {
 
   rooms(): { roomId: string; data: string }[] {
     return (
-      this.db.prepare('select room_id, data from rooms').all() as {
+      this.sql('select room_id, data from rooms').all() as {
         room_id: string;
         data: string;
       }[]
@@ -178,25 +184,25 @@ export class SqliteStore implements Store {
 
   setRoom(roomId: string, data: string): void {
     // An upsert, not `insert or replace`: replacing would cascade-delete the room's group.
-    this.db
-      .prepare(
-        'insert into rooms (room_id, data) values (?, ?) on conflict (room_id) do update set data = excluded.data',
-      )
-      .run(roomId, data);
+    this.sql(
+      'insert into rooms (room_id, data) values (?, ?) on conflict (room_id) do update set data = excluded.data',
+    ).run(roomId, data);
   }
 
   deleteRoom(roomId: string): void {
-    this.db.prepare('delete from rooms where room_id = ?').run(roomId);
+    this.sql('delete from rooms where room_id = ?').run(roomId);
   }
 
   group(roomId: string): StoredGroup | undefined {
-    const meta = this.db.prepare('select meta from groups where room_id = ?').get(roomId) as
+    const meta = this.sql('select meta from groups where room_id = ?').get(roomId) as
       { meta: string } | undefined;
     if (!meta) return undefined;
     const epochs = (
-      this.db
-        .prepare('select epoch_key, record, secrets from epochs where room_id = ?')
-        .all(roomId) as { epoch_key: string; record: string; secrets: Buffer | null }[]
+      this.sql('select epoch_key, record, secrets from epochs where room_id = ?').all(roomId) as {
+        epoch_key: string;
+        record: string;
+        secrets: Buffer | null;
+      }[]
     ).map((r): StoredEpoch => ({
       key: r.epoch_key,
       record: r.record,
@@ -211,17 +217,15 @@ export class SqliteStore implements Store {
     upsert: readonly StoredEpoch[],
     remove: readonly string[],
   ): void {
-    const put = this.db.prepare(
+    const put = this.sql(
       `insert into epochs (room_id, epoch_key, record, secrets) values (?, ?, ?, ?)
        on conflict (room_id, epoch_key) do update set record = excluded.record, secrets = excluded.secrets`,
     );
-    const del = this.db.prepare('delete from epochs where room_id = ? and epoch_key = ?');
+    const del = this.sql('delete from epochs where room_id = ? and epoch_key = ?');
     this.transaction(() => {
-      this.db
-        .prepare(
-          'insert into groups (room_id, meta) values (?, ?) on conflict (room_id) do update set meta = excluded.meta',
-        )
-        .run(roomId, meta);
+      this.sql(
+        'insert into groups (room_id, meta) values (?, ?) on conflict (room_id) do update set meta = excluded.meta',
+      ).run(roomId, meta);
       for (const e of upsert) {
         put.run(roomId, e.key, e.record, e.secrets ? Buffer.from(e.secrets) : null);
       }
@@ -230,32 +234,33 @@ export class SqliteStore implements Store {
   }
 
   backup(): BackupRecord | undefined {
-    const row = this.db.prepare('select version, key from backup where id = 1').get() as
+    const row = this.sql('select version, key from backup where id = 1').get() as
       { version: string; key: Buffer } | undefined;
     return row && { version: row.version, key: bytes(row.key) };
   }
 
   setBackup(backup: BackupRecord | undefined): void {
     this.transaction(() => {
-      this.db.prepare('delete from backup').run();
-      this.db.prepare('delete from backup_sessions').run();
+      this.sql('delete from backup').run();
+      this.sql('delete from backup_sessions').run();
       if (backup) {
-        this.db
-          .prepare('insert into backup (id, version, key) values (1, ?, ?)')
-          .run(backup.version, Buffer.from(backup.key));
+        this.sql('insert into backup (id, version, key) values (1, ?, ?)').run(
+          backup.version,
+          Buffer.from(backup.key),
+        );
       }
     });
   }
 
   backedUpSessions(version: string, roomId: string): Set<string> {
-    const rows = this.db
-      .prepare('select session_id from backup_sessions where version = ? and room_id = ?')
-      .all(version, roomId) as { session_id: string }[];
+    const rows = this.sql(
+      'select session_id from backup_sessions where version = ? and room_id = ?',
+    ).all(version, roomId) as { session_id: string }[];
     return new Set(rows.map((r) => r.session_id));
   }
 
   addBackedUpSessions(version: string, roomId: string, sessionIds: readonly string[]): void {
-    const insert = this.db.prepare(
+    const insert = this.sql(
       'insert or ignore into backup_sessions (version, room_id, session_id) values (?, ?, ?)',
     );
     this.transaction(() => {
