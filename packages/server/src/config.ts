@@ -54,13 +54,14 @@ export const DEFAULT_CONFIG: ServerConfig = {
   shutdownGraceMs: 10_000,
 };
 
-export const USAGE = `trellis-server: the Trellis homeserver
+export const USAGE = `trellis server: the Trellis homeserver
 
 Options (each also read from the environment variable in brackets):
   --host <addr>                  listen address [TRELLIS_HOST] (127.0.0.1)
   --port <n>                     listen port, 0 for any [TRELLIS_PORT] (8008)
   --server-name <name>           server name in user and room ids [TRELLIS_SERVER_NAME] (localhost)
   --database <url|path>          postgres://… or a SQLite file path [DATABASE_URL] (trellis.sqlite)
+  --database-url <url>           the same as --database
   --db-schema <name>             PostgreSQL schema for the tables [TRELLIS_DB_SCHEMA]
   --db-pool-size <n>             PostgreSQL connections per process [TRELLIS_DB_POOL_SIZE] (20)
   --max-body-bytes <n>           request body limit [TRELLIS_MAX_BODY_BYTES] (2097152)
@@ -112,6 +113,7 @@ export function loadConfig(
       port: { type: 'string' },
       'server-name': { type: 'string' },
       database: { type: 'string' },
+      'database-url': { type: 'string' },
       'db-schema': { type: 'string' },
       'db-pool-size': { type: 'string' },
       'max-body-bytes': { type: 'string' },
@@ -142,7 +144,7 @@ export function loadConfig(
     port: num(values.port, 'TRELLIS_PORT', d.port),
     serverName: pick(values['server-name'], 'TRELLIS_SERVER_NAME') ?? d.serverName,
     database: parseDatabase(
-      pick(values.database, 'DATABASE_URL') ?? 'trellis.sqlite',
+      pick(values.database ?? values['database-url'], 'DATABASE_URL') ?? 'trellis.sqlite',
       pick(values['db-schema'], 'TRELLIS_DB_SCHEMA'),
       num(values['db-pool-size'], 'TRELLIS_DB_POOL_SIZE', 20, 1),
     ),

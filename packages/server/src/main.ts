@@ -1,64 +1,7 @@
 #!/usr/bin/env node
-import { buildApp } from './app.js';
-import { ConfigError, USAGE, loadConfig } from './config.js';
-import { Store } from './db/index.js';
+import { serve } from './serve.js';
 
-/**
- * Starts the Trellis homeserver: flags and environment → configuration, open the database
- * (running migrations), listen, and shut down gracefully on SIGTERM/SIGINT.
- */
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (
-      err instanceof ConfigError ||
-      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  if (config === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-
-  const store = await Store.open(config.database);
-  const app = await buildApp(config, store);
-  app.addHook('onClose', async () => store.close());
-  const address = await app.listen({ host: config.host, port: config.port });
-  const where = config.database.kind === 'sqlite' ? `SQLite ${config.database.path}` : 'PostgreSQL';
-  app.log.info(
-    { address, database: config.database.kind, serverName: config.serverName },
-    `Trellis homeserver listening on ${address} (${where})`,
-  );
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      app.log.warn('shutdown took too long; exiting');
-      process.exit(1);
-    }, config.shutdownGraceMs);
-    force.unref();
-    app
-      .close()
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        app.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`trellis-server failed to start: ${(err as Error).stack ?? String(err)}\n`);
+serve(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`trellis server failed to start: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
