@@ -121,6 +121,8 @@ interface OutgoingCommit {
 const UNAVAILABLE_MS = 60_000;
 /** Event senders remembered for failure reports about events that waited in the queue. */
 const MAX_SENDERS = 10_000;
+/** Welcome copies sent in one to-device request at most (the server takes 2 MiB bodies). */
+const WELCOME_REQUEST_BYTES = 1 << 20;
 /** Longest wait between attempts after background commits failed. */
 const MAX_RETRY_MS = 30_000;
 
@@ -870,13 +872,22 @@ export class Room {
     }
     if (outgoing.welcome) {
       const content: WelcomeContent = { ...outgoing.welcome, commit_event: eventId };
-      const messages: Record<string, Record<string, object>> = {};
-      for (const identity of outgoing.added) {
-        const { userId, deviceId } = deviceOf(identity);
-        (messages[userId] ??= {})[deviceId] = content;
-      }
+      // Every added device gets the same Welcome, which carries the ratchet tree: in a big group
+      // the copies are sent in several requests, each under the server's body limit.
+      const perRequest = Math.max(
+        1,
+        Math.floor(WELCOME_REQUEST_BYTES / Buffer.byteLength(JSON.stringify(content))),
+      );
       try {
-        await this.ctx.http.sendToDevice(ROOM_EVENT_TYPE, `${outgoing.txnId}.welcome`, messages);
+        for (let at = 0; at < outgoing.added.length; at += perRequest) {
+          const messages: Record<string, Record<string, object>> = {};
+          for (const identity of outgoing.added.slice(at, at + perRequest)) {
+            const { userId, deviceId } = deviceOf(identity);
+            (messages[userId] ??= {})[deviceId] = content;
+          }
+          const txnId = `${outgoing.txnId}.welcome${at === 0 ? '' : `.${at}`}`;
+          await this.ctx.http.sendToDevice(ROOM_EVENT_TYPE, txnId, messages);
+        }
       } catch (error) {
         // Refused (a Welcome carries the ratchet tree, and grows with the group past what the
         // server takes): trying again will not help; the error says which devices it leaves out.
