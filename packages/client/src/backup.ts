@@ -196,11 +196,18 @@ export class KeyBackup {
   }
 
   /** Downloads and restores every room of the backup (readers for each epoch found). */
-  async download(version: string, key: BackupKey): Promise<Map<string, RestoredRoom>> {
+  async download(
+    version: string,
+    key: BackupKey,
+    onRoom: (done: number, total: number) => void,
+  ): Promise<Map<string, RestoredRoom>> {
     const body = await this.http.roomKeys(version);
-    const rooms = isObject(body.rooms) ? body.rooms : {};
+    const rooms = Object.entries(isObject(body.rooms) ? body.rooms : {});
     const out = new Map<string, RestoredRoom>();
-    for (const [roomId, room] of Object.entries(rooms)) {
+    for (const [done, [roomId, room]] of rooms.entries()) {
+      onRoom(done, rooms.length);
+      // Each room is restored in one go: let timers (a progress display) run in between.
+      await new Promise((resolve) => setImmediate(resolve));
       try {
         out.set(roomId, restoreRoom(key, roomId, room));
       } catch (e) {

@@ -97,6 +97,16 @@ export interface CreateRoomOptions extends GroupMetadata {
   readonly invite?: readonly string[];
 }
 
+/**
+ * How far a restore is: deriving and checking the key, then rebuilding the backed-up epochs
+ * room by room, then reading each joined room's history with them.
+ */
+export interface RestoreProgress {
+  readonly step: 'unlock' | 'restore' | 'history';
+  readonly done: number;
+  readonly total: number;
+}
+
 export interface RestoreReport {
   /** Epochs restored from the backup. */
   readonly epochs: number;
@@ -775,17 +785,24 @@ export class Client {
    * epochs this user's devices were members of, and nothing else. From now on this device
    * backs up its own epochs too.
    */
-  async restoreBackup(secret: string): Promise<RestoreReport> {
+  async restoreBackup(
+    secret: string,
+    onProgress: (progress: RestoreProgress) => void = () => {},
+  ): Promise<RestoreReport> {
+    onProgress({ step: 'unlock', done: 0, total: 1 });
     const { version, key } = await this.backup.unlock(secret);
-    const restored = await this.backup.download(version, key);
+    const restored = await this.backup.download(version, key, (done, total) =>
+      onProgress({ step: 'restore', done, total }),
+    );
     for (const room of this.rooms.values()) room.sealAll();
     this.flushBackupSoon();
     let epochs = 0;
     let messages = 0;
     let unreadable = 0;
     for (const r of restored.values()) epochs += r.epochs.size;
-    for (const room of this.rooms.values()) {
-      if (room.membership !== 'join') continue;
+    const joined = [...this.rooms.values()].filter((room) => room.membership === 'join');
+    for (const [done, room] of joined.entries()) {
+      onProgress({ step: 'history', done, total: joined.length });
       const readers = new Map<string, EpochReader>();
       for (const [sessionId, e] of restored.get(room.roomId)?.epochs ?? [])
         readers.set(sessionId, e.reader);
@@ -795,6 +812,7 @@ export class Client {
         else if (read === 'unreadable') unreadable++;
       }
     }
+    onProgress({ step: 'history', done: joined.length, total: joined.length });
     return { epochs, messages, unreadable };
   }
 

@@ -9,6 +9,7 @@ export {
   type ClientOptions,
   type CreateRoomOptions,
   type Credentials,
+  type RestoreProgress,
   type RestoreReport,
 } from './client.js';
 export { ClientError, CLIENT_ERROR_CODES, isMatrixError, type ClientErrorCode } from './errors.js';

@@ -167,7 +167,11 @@ describe('two users, three devices, one room, over HTTP', () => {
     await b1.client.flushBackup();
     assert.equal(b1.client.backupPending, 0);
 
-    const report = await b2.client.restoreBackup(PASSPHRASE);
+    const steps: string[] = [];
+    const report = await b2.client.restoreBackup(PASSPHRASE, (p) =>
+      steps.push(`${p.step} ${p.done}/${p.total}`),
+    );
+    assert.deepEqual(steps, ['unlock 0/1', 'restore 0/1', 'history 0/1', 'history 1/1']);
     const fromBackup = b2.messages
       .filter((m) => m.source === 'backup')
       .map((m) => String(m.content.body));
