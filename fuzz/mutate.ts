@@ -4,6 +4,7 @@
  * field or integer set to a boundary value, a vector item repeated, dropped or swapped with
  * its enclosing lengths fixed up).
  */
+import { concat } from '../packages/mls/src/util/bytes.js';
 import type { Prng } from './prng.js';
 import type { FieldMap, LengthField } from './trace.js';
 
@@ -22,18 +23,6 @@ export interface MutationContext {
 
 const MAX_VARINT = 0x3fffffff;
 const INTERESTING_BYTES = [0x00, 0x01, 0x02, 0x03, 0x3f, 0x40, 0x7f, 0x80, 0xbf, 0xc0, 0xfe, 0xff];
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** The minimal varint encoding of `n` (RFC 9420 §2.1.2). */
 export function encodeVarint(n: number): Uint8Array {

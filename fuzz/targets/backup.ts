@@ -42,6 +42,17 @@ const CREATOR = { userId: '@alice:localhost', deviceId: 'ALICEDEVICE' };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+const NOT_JSON = Symbol('not JSON');
+
+/** An input's JSON value, or NOT_JSON: bodies that do not parse are refused before the target. */
+function parseJson(input: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(input));
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /** Backup targets: `BackupError` and `MlsError` are refusals, by code. */
 export function classifyBackup(error: unknown): string | undefined {
   if (error instanceof BackupError) return error.code;
@@ -235,12 +246,8 @@ export const backupRoom: FuzzTarget = {
     return {
       seeds,
       run(input): Outcome {
-        let body: unknown;
-        try {
-          body = JSON.parse(decoder.decode(input));
-        } catch {
-          return { refused: 'not-json' };
-        }
+        const body = parseJson(input);
+        if (body === NOT_JSON) return { refused: 'not-json' };
         const restored = restoreRoom(f.key, BACKUP_ROOM, body);
         for (const epoch of restored.epochs.values()) readProbe(f, epoch.reader);
         const first = restored.failures.values().next();
@@ -274,12 +281,8 @@ export const backupVersion: FuzzTarget = {
     return {
       seeds,
       run(input): Outcome {
-        let body: unknown;
-        try {
-          body = JSON.parse(decoder.decode(input));
-        } catch {
-          return { refused: 'not-json' };
-        }
+        const body = parseJson(input);
+        if (body === NOT_JSON) return { refused: 'not-json' };
         parseBackupVersion(body);
         unlockWithKey(body, f.key);
         return undefined;

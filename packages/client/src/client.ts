@@ -237,27 +237,24 @@ export class Client {
   // Getting a device
 
   /** Registers a new account and this device on it. */
-  static async register(options: ClientOptions & Credentials): Promise<Client> {
-    const http = new MatrixHttp({
-      baseUrl: options.baseUrl,
-      ...(options.retry && { retry: options.retry }),
-    });
-    const session = await http.register(
-      options.username,
-      options.password,
-      options.deviceId,
-      options.displayName,
-    );
-    return Client.bootstrap(options, session);
+  static register(options: ClientOptions & Credentials): Promise<Client> {
+    return Client.signIn(options, 'register');
   }
 
   /** Logs in to an existing account as a new (or given) device. */
-  static async login(options: ClientOptions & Credentials): Promise<Client> {
+  static login(options: ClientOptions & Credentials): Promise<Client> {
+    return Client.signIn(options, 'login');
+  }
+
+  private static async signIn(
+    options: ClientOptions & Credentials,
+    how: 'register' | 'login',
+  ): Promise<Client> {
     const http = new MatrixHttp({
       baseUrl: options.baseUrl,
       ...(options.retry && { retry: options.retry }),
     });
-    const session = await http.login(
+    const session = await http[how](
       options.username,
       options.password,
       options.deviceId,
