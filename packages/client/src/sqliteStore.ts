@@ -5,8 +5,10 @@
  * (and of the old version of an updated row) with zeros, and `scrub` checkpoints the write-ahead
  * log and truncates it, so no old page holding a deleted secret stays in the WAL file either.
  * `synchronous = FULL` makes each committed transaction durable before the call returns: a
- * client killed right after a write finds it when restarted.
+ * client killed right after a write finds it when restarted. A new file is created readable and
+ * writable by its owner only.
  */
+import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type {
   AccountRecord,
@@ -69,6 +71,9 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly path: string) {
+    // The file holds the device's private keys and epoch secrets: readable by its owner only.
+    // SQLite gives the -wal and -shm files the database file's permissions.
+    if (path !== ':memory:' && !existsSync(path)) closeSync(openSync(path, 'wx', 0o600));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');

@@ -1,6 +1,6 @@
 /** Both stores keep the same things the same way; writes are atomic. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -107,3 +107,13 @@ for (const [name, make] of kinds) {
     });
   });
 }
+
+test('a new SQLite store and its write-ahead log are readable by their owner only', () => {
+  const path = join(dir, 'private.db');
+  const store = new SqliteStore(path);
+  store.setValue('secret', 'x');
+  for (const file of [path, `${path}-wal`]) {
+    assert.equal(statSync(file).mode & 0o777, 0o600, file);
+  }
+  store.close();
+});
