@@ -18,7 +18,8 @@ import { shake256 } from '@noble/hashes/sha3.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { MlsError } from '../errors.js';
 import { bytesEqual, utf8 } from '../util/bytes.js';
-import { DH_GROUP_PARAMETERS, dhKem, type DhGroup } from './dhkem.js';
+import { assembleProvider } from './assemble.js';
+import { DH_GROUP_PARAMETERS, type DhGroup } from './dhkem.js';
 import { checkPrivateKeySize, nistPrivateScalar } from './keys.js';
 import {
   AeadId,
@@ -29,7 +30,6 @@ import {
   type CryptoProvider,
   type Hash,
   type Kdf,
-  type Kem,
   type Signature,
 } from './provider.js';
 
@@ -335,42 +335,13 @@ function ecdsaSignature(
 // ---------------------------------------------------------------------------------------------
 // The provider
 
-function unsupported(kind: string, id: number): never {
-  throw new MlsError('UNSUPPORTED_CIPHER_SUITE', `unsupported ${kind} 0x${id.toString(16)}`);
-}
-
-const hashes = new Map<number, Hash>();
-const kdfs = new Map<number, Kdf>();
-for (const id of [KdfId.HKDF_SHA256, KdfId.HKDF_SHA384, KdfId.HKDF_SHA512]) {
-  hashes.set(id, makeHash(id));
-  kdfs.set(id, makeKdf(id));
-}
-const aeads = new Map<number, Aead>(
-  [AeadId.AES128GCM, AeadId.AES256GCM, AeadId.CHACHA20POLY1305].map((id) => [id, makeAead(id)]),
-);
-const kems = new Map<number, Kem>(
-  [
-    nistGroup(KemId.DHKEM_P256),
-    nistGroup(KemId.DHKEM_P384),
-    nistGroup(KemId.DHKEM_P521),
-    montgomeryGroup(KemId.DHKEM_X25519),
-    montgomeryGroup(KemId.DHKEM_X448),
-  ].map((group) => [group.kemId, dhKem(group, kdfs.get(group.kdf)!, randomBytes)]),
-);
-const signatures = new Map<number, Signature>([
-  [SignatureScheme.ED25519, edwardsSignature(SignatureScheme.ED25519)],
-  [SignatureScheme.ED448, edwardsSignature(SignatureScheme.ED448)],
-  [SignatureScheme.ECDSA_SECP256R1_SHA256, ecdsaSignature(SignatureScheme.ECDSA_SECP256R1_SHA256)],
-  [SignatureScheme.ECDSA_SECP384R1_SHA384, ecdsaSignature(SignatureScheme.ECDSA_SECP384R1_SHA384)],
-  [SignatureScheme.ECDSA_SECP521R1_SHA512, ecdsaSignature(SignatureScheme.ECDSA_SECP521R1_SHA512)],
-]);
-
-export const portableCrypto: CryptoProvider = {
-  name: 'portable',
-  randomBytes: (length) => randomBytes(length),
-  hash: (id) => hashes.get(id) ?? unsupported('hash', id),
-  kdf: (id) => kdfs.get(id) ?? unsupported('KDF', id),
-  aead: (id) => aeads.get(id) ?? unsupported('AEAD', id),
-  kem: (id) => kems.get(id) ?? unsupported('KEM', id),
-  signature: (id) => signatures.get(id) ?? unsupported('signature scheme', id),
-};
+export const portableCrypto: CryptoProvider = assembleProvider('portable', {
+  randomBytes,
+  makeHash,
+  makeKdf,
+  makeAead,
+  nistGroup,
+  montgomeryGroup,
+  edwardsSignature,
+  ecdsaSignature,
+});
