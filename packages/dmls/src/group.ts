@@ -452,39 +452,35 @@ export class DmlsGroup {
     if (!base) return this.enqueue(event, parsed.epoch, parsed.commitEvent, now);
     const resolves = parsed.resolves.map(epochKey);
 
+    // Every outcome records the epoch, so the graph stays whole.
+    const record = (held: HeldSecrets, mine: boolean) =>
+      this.addNode({ id, commitEvent: eventId, base: base.key, resolves, held, mine }, now);
+    const committed = (
+      state: GroupState,
+      added: readonly string[],
+      removed: readonly string[],
+      mine: boolean,
+    ): Received => ({
+      kind: 'commit',
+      eventId,
+      epoch: record({ kind: 'full', state }, mine).id,
+      base: base.id,
+      resolves: parsed.resolves,
+      added,
+      removed,
+      mine,
+    });
+
     const ciphertext = (event.content as { ciphertext: string }).ciphertext;
     const own = this.pending.get(ciphertext);
     if (own && parsed.sender === this.identity) {
       this.pending.delete(ciphertext);
-      const node = this.addNode(
-        {
-          id,
-          commitEvent: eventId,
-          base: base.key,
-          resolves,
-          held: { kind: 'full', state: own.state },
-          mine: true,
-        },
-        now,
-      );
-      return {
-        kind: 'commit',
-        eventId,
-        epoch: node.id,
-        base: base.id,
-        resolves: parsed.resolves,
-        added: own.added,
-        removed: own.removed,
-        mine: true,
-      };
+      return committed(own.state, own.added, own.removed, true);
     }
     if (base.held.kind !== 'full') {
-      // Recorded all the same: the graph stays whole, and messages of the new epoch are then
-      // refused for what they are instead of waiting for it forever.
-      this.addNode(
-        { id, commitEvent: eventId, base: base.key, resolves, held: { kind: 'none' }, mine: false },
-        now,
-      );
+      // Messages of the new epoch are then refused for what they are instead of waiting for it
+      // forever.
+      record({ kind: 'none' }, false);
       return {
         kind: 'failed',
         eventId,
@@ -492,20 +488,11 @@ export class DmlsGroup {
         reason: `epoch ${epochKey(parsed.epoch)} can no longer take commits`,
       };
     }
+    const baseState = base.held.state;
     try {
-      const r = processMessage(base.held.state, parsed.message);
+      const r = processMessage(baseState, parsed.message);
       if (r.kind === 'removed') {
-        this.addNode(
-          {
-            id,
-            commitEvent: eventId,
-            base: base.key,
-            resolves,
-            held: { kind: 'none' },
-            mine: false,
-          },
-          now,
-        );
+        record({ kind: 'none' }, false);
         return { kind: 'removed', eventId, epoch: id };
       }
       if (r.kind !== 'commit') throw new DmlsError('MALFORMED_EVENT', 'not a commit');
@@ -513,29 +500,12 @@ export class DmlsGroup {
       if (committer !== parsed.sender) {
         throw new DmlsError('SENDER_MISMATCH', `the commit is signed by ${committer}`);
       }
-      const node = this.addNode(
-        {
-          id,
-          commitEvent: eventId,
-          base: base.key,
-          resolves,
-          held: { kind: 'full', state: r.state },
-          mine: false,
-        },
-        now,
+      return committed(
+        r.state,
+        r.summary.added.map((a) => credentialIdentity(a.keyPackage.leafNode)),
+        r.summary.removed.map((leaf) => identityAt(baseState, leaf)),
+        false,
       );
-      return {
-        kind: 'commit',
-        eventId,
-        epoch: node.id,
-        base: base.id,
-        resolves: parsed.resolves,
-        added: r.summary.added.map((a) => credentialIdentity(a.keyPackage.leafNode)),
-        removed: r.summary.removed.map((leaf) =>
-          identityAt(base.held.kind === 'full' ? base.held.state : r.state, leaf),
-        ),
-        mine: false,
-      };
     } catch (e) {
       return failed(eventId, e);
     }
