@@ -10,6 +10,7 @@ import { eventLevel, membershipOf, membersOf, powerLevels, userLevel } from '../
 import { visibleRange } from '../rooms/visibility.js';
 import { anyObject, int, object, params, roomIdParam, str } from '../schemas.js';
 import { formatPaginationToken, parsePaginationToken } from '../tokens.js';
+import { earlierResult, recordResult, type TxnKey } from '../txns.js';
 import { caller, requireAuth } from './auth.js';
 import { checkEventSize } from './rooms.js';
 
@@ -91,31 +92,15 @@ export const eventsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
       const { userId, deviceId } = caller(request);
       const { roomId, eventType, txnId } = request.params;
       checkEventSize(ctx, request.body);
-      const txnKey = { user_id: userId, device_id: deviceId, kind: 'send', txn_id: txnId };
-      const lookup = (db: typeof ctx.store.db) =>
-        db
-          .selectFrom('txns')
-          .select('result')
-          .where('user_id', '=', userId)
-          .where('device_id', '=', deviceId)
-          .where('kind', '=', 'send')
-          .where('txn_id', '=', txnId)
-          .executeTakeFirst();
-      const earlier = await lookup(ctx.store.db);
-      if (earlier) return { event_id: earlier.result };
+      const txnKey: TxnKey = { user_id: userId, device_id: deviceId, kind: 'send', txn_id: txnId };
+      const earlier = await earlierResult(ctx.store.db, txnKey);
+      if (earlier !== undefined) return { event_id: earlier };
 
       const eventId = await ctx.store.write(async (trx, wctx) => {
         await wctx.lock();
         // Checked again under the lock: a retry may have raced the first attempt.
-        const raced = await trx
-          .selectFrom('txns')
-          .select('result')
-          .where('user_id', '=', userId)
-          .where('device_id', '=', deviceId)
-          .where('kind', '=', 'send')
-          .where('txn_id', '=', txnId)
-          .executeTakeFirst();
-        if (raced) return raced.result;
+        const raced = await earlierResult(trx, txnKey);
+        if (raced !== undefined) return raced;
         await requireRoom(trx, roomId);
         if ((await membershipOf(trx, roomId, userId)) !== 'join') {
           throw forbidden(`You are not in room ${roomId}`);
@@ -132,10 +117,7 @@ export const eventsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
           txnId,
           content: request.body,
         });
-        await trx
-          .insertInto('txns')
-          .values({ ...txnKey, result: event.event_id })
-          .execute();
+        await recordResult(trx, txnKey, event.event_id);
         wctx.wake(await membersOf(trx, roomId, ['join']));
         return event.event_id;
       });

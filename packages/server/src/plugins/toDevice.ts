@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../app.js';
 import { checkEventSize } from './rooms.js';
 import { anyObject, mapOf, object, params, str } from '../schemas.js';
+import { earlierResult, recordResult, type TxnKey } from '../txns.js';
 import { caller, requireAuth } from './auth.js';
 
 interface SendToDeviceBody {
@@ -44,25 +45,14 @@ export const toDevicePlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async 
       }
       await ctx.store.write(async (trx, wctx) => {
         await wctx.lock();
-        const done = await trx
-          .selectFrom('txns')
-          .select('result')
-          .where('user_id', '=', userId)
-          .where('device_id', '=', deviceId)
-          .where('kind', '=', 'to_device')
-          .where('txn_id', '=', txnId)
-          .executeTakeFirst();
-        if (done) return;
-        await trx
-          .insertInto('txns')
-          .values({
-            user_id: userId,
-            device_id: deviceId,
-            kind: 'to_device',
-            txn_id: txnId,
-            result: '',
-          })
-          .execute();
+        const txnKey: TxnKey = {
+          user_id: userId,
+          device_id: deviceId,
+          kind: 'to_device',
+          txn_id: txnId,
+        };
+        if ((await earlierResult(trx, txnKey)) !== undefined) return;
+        await recordResult(trx, txnKey, '');
 
         const rows: { user_id: string; device_id: string; content: string }[] = [];
         for (const [target, devices] of Object.entries(request.body.messages)) {
