@@ -6,7 +6,7 @@
  * extract and the epoch_secret) are never returned, so nothing holds them once a call ends (§9.2).
  */
 import type { KeyPair } from './crypto/provider.js';
-import { deriveSecret, expandWithLabel, mlsExporter } from './crypto/labels.js';
+import { deriveSecret, expandWithLabel } from './crypto/labels.js';
 import type { CipherSuite } from './crypto/suites.js';
 import { MlsError } from './errors.js';
 import { setupBaseR, setupBaseS } from './hpke.js';
@@ -183,17 +183,6 @@ export function verifyConfirmationTag(
   if (!constantTimeEqual(expected, tag)) {
     throw new MlsError('BAD_CONFIRMATION_TAG', 'confirmation tag does not match');
   }
-}
-
-/** MLS-Exporter(Label, Context, Length) over this epoch's exporter_secret (§8.5). */
-export function exportSecret(
-  suite: CipherSuite,
-  exporterSecret: Uint8Array,
-  label: string,
-  context: Uint8Array,
-  length: number,
-): Uint8Array {
-  return mlsExporter(suite, exporterSecret, label, context, length);
 }
 
 const EXTERNAL_INIT_LABEL = utf8('MLS 1.0 external init secret');

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { encode } from '../src/codec/index.js';
+import { mlsExporter } from '../src/crypto/labels.js';
 import { nodeCrypto } from '../src/crypto/node.js';
 import { CIPHER_SUITES, cipherSuite, type CipherSuite } from '../src/crypto/suites.js';
 import { MlsError, type MlsErrorCode } from '../src/errors.js';
@@ -13,7 +14,6 @@ import {
   confirmationTag,
   deriveJoinerSecret,
   epochFromJoinerSecret,
-  exportSecret,
   externalInitReceive,
   externalInitSend,
   externalKeyPair,
@@ -180,16 +180,16 @@ describe('key schedule', () => {
   test('exported secrets depend on label, context and length', () => {
     const cs = cipherSuite(1, nodeCrypto);
     const secret = new Uint8Array(32).fill(3);
-    const a = exportSecret(cs, secret, 'label', utf8('context'), 32);
+    const a = mlsExporter(cs, secret, 'label', utf8('context'), 32);
     assert.equal(a.length, 32);
-    assert.deepEqual(exportSecret(cs, secret, 'label', utf8('context'), 32), a);
-    assert.ok(!bytesEqual(exportSecret(cs, secret, 'other', utf8('context'), 32), a));
-    assert.ok(!bytesEqual(exportSecret(cs, secret, 'label', utf8('contexT'), 32), a));
+    assert.deepEqual(mlsExporter(cs, secret, 'label', utf8('context'), 32), a);
+    assert.ok(!bytesEqual(mlsExporter(cs, secret, 'other', utf8('context'), 32), a));
+    assert.ok(!bytesEqual(mlsExporter(cs, secret, 'label', utf8('contexT'), 32), a));
     // The length is part of KDFLabel, so a shorter export is not a prefix of a longer one.
     assert.ok(
-      !bytesEqual(exportSecret(cs, secret, 'label', utf8('context'), 16), a.subarray(0, 16)),
+      !bytesEqual(mlsExporter(cs, secret, 'label', utf8('context'), 16), a.subarray(0, 16)),
     );
-    assert.equal(exportSecret(cs, secret, 'label', utf8('context'), 100).length, 100);
+    assert.equal(mlsExporter(cs, secret, 'label', utf8('context'), 100).length, 100);
   });
 
   test('external init: joiner and members agree on the init secret, in every suite', () => {

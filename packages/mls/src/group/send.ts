@@ -5,7 +5,7 @@ import {
   type FramedContent,
 } from '../framing/content.js';
 import type { MlsMessage } from '../framing/mlsMessage.js';
-import { exportSecret as mlsExport } from '../keySchedule.js';
+import { mlsExporter } from '../crypto/labels.js';
 import type { Extension } from '../extensions/extension.js';
 import { LeafNodeSource, type Capabilities } from '../messages/leafNode.js';
 import { ProposalType, type Proposal } from '../messages/proposals.js';
@@ -124,7 +124,7 @@ export function exportSecret(
   context: Uint8Array,
   length: number,
 ): Uint8Array {
-  return mlsExport(state.suite, state.secrets.exporterSecret, label, context, length);
+  return mlsExporter(state.suite, state.secrets.exporterSecret, label, context, length);
 }
 
 /** The epoch authenticator (§8.7), for out-of-band comparison between members. */

@@ -5,10 +5,10 @@
  * joiner_secret, as a member joining by Welcome would.
  */
 import { encode } from '../../src/codec/index.js';
+import { mlsExporter } from '../../src/crypto/labels.js';
 import { cipherSuite } from '../../src/crypto/suites.js';
 import {
   epochFromJoinerSecret,
-  exportSecret,
   externalKeyPair,
   nextEpoch,
   type EpochKeySchedule,
@@ -88,7 +88,7 @@ const suite: VectorSuite = {
       // The vectors' exporter label is the text of its hex string, taken as the label itself.
       const { label, context, length, secret } = epoch.exporter;
       expectEqual(typeof length, 'number', `${at} exporter length`);
-      const exported = exportSecret(
+      const exported = mlsExporter(
         cs,
         schedule.secrets.exporterSecret,
         label,
