@@ -6,6 +6,7 @@ import { isUserId, newRoomId } from '../identifiers.js';
 import { clientEvent, type Viewer } from '../rooms/format.js';
 import { appendEvent, type EventRow } from '../rooms/graph.js';
 import { changeMembership, requireRoom } from '../rooms/membership.js';
+import { membershipHistory } from '../rooms/visibility.js';
 import {
   currentState,
   eventLevel,
@@ -102,17 +103,8 @@ export async function readableStatePosition(
   const membership = await membershipOf(db, roomId, userId);
   if (membership === 'join') return 'current';
   if (membership === 'leave' || membership === 'ban') {
-    const events = await db
-      .selectFrom('events')
-      .select(['stream', 'content'])
-      .where('room_id', '=', roomId)
-      .where('type', '=', 'm.room.member')
-      .where('state_key', '=', userId)
-      .orderBy('stream')
-      .execute();
-    const wasJoined = events.some(
-      (e) => (JSON.parse(e.content) as { membership?: string }).membership === 'join',
-    );
+    const events = await membershipHistory(db, roomId, userId);
+    const wasJoined = events.some((e) => e.membership === 'join');
     const last = events.at(-1);
     if (wasJoined && last) return last.stream;
   }

@@ -12,12 +12,13 @@ export interface VisibleRange {
   to: number;
 }
 
-export async function visibleRange(
+/** A user's membership events in a room, oldest first. */
+export async function membershipHistory(
   db: Db,
   roomId: string,
   userId: string,
-): Promise<VisibleRange | null> {
-  const memberEvents = await db
+): Promise<{ stream: number; membership: string | undefined }[]> {
+  const rows = await db
     .selectFrom('events')
     .select(['stream', 'content'])
     .where('room_id', '=', roomId)
@@ -25,10 +26,18 @@ export async function visibleRange(
     .where('state_key', '=', userId)
     .orderBy('stream')
     .execute();
-  const memberships = memberEvents.map((e) => ({
+  return rows.map((e) => ({
     stream: e.stream,
     membership: (JSON.parse(e.content) as { membership?: string }).membership,
   }));
+}
+
+export async function visibleRange(
+  db: Db,
+  roomId: string,
+  userId: string,
+): Promise<VisibleRange | null> {
+  const memberships = await membershipHistory(db, roomId, userId);
   const firstJoin = memberships.find((m) => m.membership === 'join');
   if (!firstJoin) return null;
   const last = memberships.at(-1)!;
