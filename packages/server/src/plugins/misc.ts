@@ -1,9 +1,27 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../app.js';
+import type { Db } from '../db/index.js';
 import { forbidden, notFound } from '../errors.js';
 import { anyObject, params, str } from '../schemas.js';
 import { caller, requireAuth } from './auth.js';
 import { DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS } from './rooms.js';
+
+/** The JSON of a filter the user stored, by its id; undefined if there is none. */
+export async function storedFilter(
+  db: Db,
+  userId: string,
+  filterId: string,
+): Promise<string | undefined> {
+  const id = Number(filterId);
+  if (!Number.isSafeInteger(id)) return undefined;
+  const row = await db
+    .selectFrom('filters')
+    .select('filter_json')
+    .where('filter_id', '=', id)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  return row?.filter_json;
+}
 
 /**
  * The few endpoints Matrix clients call on start-up besides the subset proper: filters (stored,
@@ -34,17 +52,9 @@ export const miscPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
     async (request) => {
       const { userId } = caller(request);
       if (request.params.userId !== userId) throw forbidden('Cannot read filters of other users');
-      const id = Number(request.params.filterId);
-      const row = Number.isSafeInteger(id)
-        ? await ctx.store.db
-            .selectFrom('filters')
-            .select('filter_json')
-            .where('filter_id', '=', id)
-            .where('user_id', '=', userId)
-            .executeTakeFirst()
-        : undefined;
-      if (!row) throw notFound('No such filter');
-      return JSON.parse(row.filter_json) as unknown;
+      const json = await storedFilter(ctx.store.db, userId, request.params.filterId);
+      if (json === undefined) throw notFound('No such filter');
+      return JSON.parse(json) as unknown;
     },
   );
 

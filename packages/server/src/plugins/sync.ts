@@ -16,6 +16,7 @@ import {
   type SyncToken,
 } from '../tokens.js';
 import { caller, requireAuth } from './auth.js';
+import { storedFilter } from './misc.js';
 
 /** To-device messages per sync response (the spec recommends 100). */
 const TO_DEVICE_LIMIT = 100;
@@ -48,17 +49,9 @@ async function timelineLimit(db: Db, userId: string, filter: string | undefined)
   if (filter === undefined) return DEFAULT_TIMELINE_LIMIT;
   let text = filter;
   if (!filter.trimStart().startsWith('{')) {
-    const id = Number(filter);
-    const row = Number.isSafeInteger(id)
-      ? await db
-          .selectFrom('filters')
-          .select('filter_json')
-          .where('filter_id', '=', id)
-          .where('user_id', '=', userId)
-          .executeTakeFirst()
-      : undefined;
-    if (!row) throw invalidParam(`Unknown filter ${filter}`);
-    text = row.filter_json;
+    const stored = await storedFilter(db, userId, filter);
+    if (stored === undefined) throw invalidParam(`Unknown filter ${filter}`);
+    text = stored;
   }
   let parsed: unknown;
   try {
