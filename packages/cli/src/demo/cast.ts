@@ -99,23 +99,23 @@ export class Cast {
   async register(username: string, deviceName: string): Promise<DemoDevice> {
     const password = randomBytes(12).toString('base64url');
     this.passwords.set(username, password);
-    const client = await Client.register({
-      ...DEMO_CLIENT_SETTINGS,
-      baseUrl: this.baseUrl,
-      store: new MemoryStore(),
-      username,
-      password,
-      deviceId: deviceName.toUpperCase(),
-      displayName: `${username}'s ${deviceName}`,
-    });
-    return this.add(client, username, deviceName);
+    return this.signIn('register', username, password, deviceName);
   }
 
   /** Another device of an existing account. */
   async login(username: string, deviceName: string): Promise<DemoDevice> {
     const password = this.passwords.get(username);
     if (password === undefined) throw new Error(`${username} has no account in this story`);
-    const client = await Client.login({
+    return this.signIn('login', username, password, deviceName);
+  }
+
+  private async signIn(
+    how: 'register' | 'login',
+    username: string,
+    password: string,
+    deviceName: string,
+  ): Promise<DemoDevice> {
+    const client = await Client[how]({
       ...DEMO_CLIENT_SETTINGS,
       baseUrl: this.baseUrl,
       store: new MemoryStore(),
@@ -124,10 +124,6 @@ export class Cast {
       deviceId: deviceName.toUpperCase(),
       displayName: `${username}'s ${deviceName}`,
     });
-    return this.add(client, username, deviceName);
-  }
-
-  private add(client: Client, username: string, deviceName: string): DemoDevice {
     const device = new DemoDevice(client, `${username}/${deviceName}`);
     this.labels.set(client.identity, device.label);
     this.devices.push(device);
