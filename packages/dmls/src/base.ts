@@ -1,37 +1,70 @@
 import { DmlsError } from './errors.js';
-import type { EpochNode } from './group.js';
+import type { EpochGraph, EpochNode } from './graph.js';
 
 /**
- * The deterministic choice of base among the tips (ARCHITECTURE.md): the tip with the highest
- * epoch number; among tips of equal number, the one whose commit event id sorts first.
+ * The deterministic choice of base among tips (docs/dmls.md, "The base rule"):
  *
- * Why: the rule must give the same answer on every device that holds the same events, with no
- * secret state, no clock and no communication. Epoch numbers and event ids are public and
- * identical for every reader (the server assigns event ids once). The highest number keeps the
- * longest chain of changes, so the fewest commits are merged away; the event id is an arbitrary
- * but shared tie-break. Devices that hold different events may disagree for a round; their
- * resolving commits then become tips themselves and the next round merges them.
+ * 1. the tip whose own branch (its epochs since the tips diverged) was made by the most
+ *    distinct devices, not counting devices that any of the branches removed;
+ * 2. among those, the tip whose commit event id sorts first.
+ *
+ * Why: every device holding the same events must pick the same base, with no clock and no
+ * communication, so the rule reads only the graph. It must also not be something one member
+ * can win: counting epochs (the longest chain) lets a device, or a removed device still holding
+ * an old epoch, take the group wherever it likes by committing more often. Counting distinct
+ * committers gives a single device one vote however often it commits, and a removed device
+ * none. Event ids are assigned by the server, once, the same for every reader.
  */
-export function chooseBase(tips: readonly EpochNode[]): EpochNode {
+export function chooseBase(graph: EpochGraph, tips: readonly EpochNode[]): EpochNode {
+  if (tips.length === 0) throw new DmlsError('NOT_READY', 'the group has no epoch');
+  if (tips.length === 1) return tips[0]!;
+  const branches = graph.branches(tips);
+  const removed = new Set<string>();
+  for (const branch of branches.values())
+    for (const n of branch) for (const r of n.removed) removed.add(r);
   let best: EpochNode | undefined;
+  let bestScore = -1;
   for (const tip of tips) {
-    if (
-      !best ||
-      tip.id.epoch > best.id.epoch ||
-      (tip.id.epoch === best.id.epoch && tip.commitEvent < best.commitEvent)
-    ) {
+    const committers = new Set(
+      branches
+        .get(tip.key)!
+        .map((n) => n.id.creator)
+        .filter((c) => !removed.has(c)),
+    );
+    const score = committers.size;
+    if (score > bestScore || (score === bestScore && tip.key < best!.key)) {
       best = tip;
+      bestScore = score;
     }
   }
-  if (!best) throw new DmlsError('NOT_READY', 'the group has no epoch');
-  return best;
+  return best!;
+}
+
+/**
+ * Devices whose own commits are on a branch other than `base`: a merge on `base` drops their
+ * fresh keys, so one of them should make it (its merge carries a new path for itself) and the
+ * others update at once (docs/dmls.md, "Post-compromise security across forks").
+ */
+export function losers(
+  graph: EpochGraph,
+  tips: readonly EpochNode[],
+  base: EpochNode,
+): Set<string> {
+  const out = new Set<string>();
+  if (tips.length < 2) return out;
+  const branches = graph.branches(tips);
+  const onBase = new Set(branches.get(base.key)!.map((n) => n.id.creator));
+  for (const [key, branch] of branches) {
+    if (key === base.key) continue;
+    for (const n of branch) if (!onBase.has(n.id.creator)) out.add(n.id.creator);
+  }
+  return out;
 }
 
 /**
  * How long to wait before sending a resolving commit, from the device's rank among those that
- * could (members of the base still in the room, ordered by leaf index): the first resolves at
- * once, the others only if nothing came in the meantime. Concurrent resolutions then stay rare,
- * and when they happen the next round merges them like any fork.
+ * could: the first resolves at once, the others only if nothing came in the meantime.
+ * Concurrent resolutions then stay rare, and when they happen the next round merges them.
  */
 export function backoffMs(rank: number, slotMs = 500): number {
   return rank * slotMs;

@@ -12,6 +12,21 @@ export const DMLS_ERROR_CODES = [
   'NOT_READY',
   /** The room uses a cipher suite or algorithm this device does not. */
   'UNSUPPORTED_ALGORITHM',
+  /** A commit's authenticated fork metadata is missing, malformed or disagrees with the event. */
+  'INVALID_METADATA',
+  /**
+   * A commit resolves an epoch it may not: unknown to its tag, its own base, an ancestor or a
+   * descendant of its base, or an epoch that was refused.
+   */
+  'INVALID_RESOLVES',
+  /** A merge keeps a device that a branch it resolves removed (removals are monotone). */
+  'REMOVAL_UNDONE',
+  /** A leaf claims a device its user never published. */
+  'UNKNOWN_DEVICE',
+  /** A leaf's signature key is not the one its user published for that device. */
+  'KEY_MISMATCH',
+  /** Two leaves of one tree claim the same device. */
+  'DUPLICATE_IDENTITY',
 ] as const;
 
 export type DmlsErrorCode = (typeof DMLS_ERROR_CODES)[number];

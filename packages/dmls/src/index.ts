@@ -1,6 +1,6 @@
 /**
  * @trellis/dmls: decentralised MLS. Epochs may fork when commits cross; every branch stays
- * readable and forks are merged again by resolving commits (ARCHITECTURE.md).
+ * readable and forks are merged again by resolving commits (docs/dmls.md).
  */
 export { DmlsError, DMLS_ERROR_CODES, type DmlsErrorCode } from './errors.js';
 export {
@@ -15,15 +15,22 @@ export {
 export { backoffMs, chooseBase } from './base.js';
 export { DEFAULT_RETENTION, retentionStage, type RetentionPolicy } from './retention.js';
 export {
+  COMMIT_DATA_EXTENSION,
+  commitDataOf,
+  encodeCommitData,
+  type CommitData,
+  type EpochRef,
+} from './commitData.js';
+export { type DeviceKeys } from './membership.js';
+export type { EpochNode, HeldSecrets } from './graph.js';
+export type { RoomEvent } from './waiting.js';
+export type { DmlsSnapshot, EpochRecord } from './snapshot.js';
+export {
   DmlsGroup,
   type DmlsGroupOptions,
-  type DmlsSnapshot,
-  type EpochNode,
-  type EpochRecord,
-  type HeldSecrets,
   type Received,
   type ResolutionPlan,
-  type RoomEvent,
+  type RoomView,
 } from './group.js';
 export {
   fromBase64,

@@ -1,126 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { basicCredential, cipherSuite, createKeyPackage, nodeCrypto } from '@trellis/mls';
-import {
-  chooseBase,
-  DEFAULT_RETENTION,
-  DmlsGroup,
-  parseRoomEvent,
-  parseWelcome,
-  type EpochNode,
-  type Received,
-  type RoomEvent,
-} from '../src/index.js';
-
-const suite = cipherSuite(1, nodeCrypto);
-const ROOM = '!room:test';
-const T0 = 1_700_000_000_000;
-
-/** A room log and its devices, delivering only when told to. */
-class Room {
-  readonly events: RoomEvent[] = [];
-  readonly groups = new Map<string, DmlsGroup>();
-  private readonly keys = new Map<string, ReturnType<typeof suite.signature.generateKeyPair>>();
-
-  constructor(readonly now = { value: T0 }) {}
-
-  keyPair(identity: string) {
-    if (!this.keys.has(identity)) this.keys.set(identity, suite.signature.generateKeyPair());
-    return this.keys.get(identity)!;
-  }
-
-  create(identity: string): DmlsGroup {
-    const group = DmlsGroup.create({
-      roomId: ROOM,
-      identity,
-      provider: nodeCrypto,
-      suite: 1,
-      createEventId: '$create',
-      signatureKeyPair: this.keyPair(identity),
-      now: this.now.value,
-    });
-    this.groups.set(identity, group);
-    return group;
-  }
-
-  post(identity: string, content: object): RoomEvent {
-    const event = { eventId: `$${this.events.length}`, sender: identity.split('|')[0]!, content };
-    this.events.push(event);
-    return event;
-  }
-
-  deliver(identity: string, event: RoomEvent): Received[] {
-    return this.groups.get(identity)!.receive(event, this.now.value);
-  }
-
-  deliverAll(event: RoomEvent): void {
-    for (const id of this.groups.keys()) this.deliver(id, event);
-  }
-
-  /** `from` adds `identities` in one commit; the new devices join from the Welcome. */
-  add(from: string, identities: string[]): RoomEvent {
-    const group = this.groups.get(from)!;
-    const bundles = new Map(
-      identities.map((id) => [
-        id,
-        createKeyPackage(suite, {
-          credential: basicCredential(new TextEncoder().encode(id)),
-          signatureKeyPair: this.keyPair(id),
-          now: BigInt(Math.floor(this.now.value / 1000)),
-        }),
-      ]),
-    );
-    const made = group.commit(
-      { base: group.current().id, resolves: [], remove: [], add: identities },
-      new Map([...bundles].map(([id, b]) => [id, b.keyPackage])),
-    );
-    const event = this.post(from, made.content);
-    this.deliverAll(event);
-    const welcome = parseWelcome(made.welcomeFor(event.eventId));
-    for (const [id, bundle] of bundles) {
-      this.groups.set(
-        id,
-        DmlsGroup.fromWelcome({
-          roomId: ROOM,
-          identity: id,
-          provider: nodeCrypto,
-          welcome,
-          bundle,
-        }),
-      );
-    }
-    return event;
-  }
-
-  commit(identity: string, plan?: Parameters<DmlsGroup['commit']>[0]): RoomEvent {
-    const group = this.groups.get(identity)!;
-    const made = group.commit(
-      plan ?? { base: group.current().id, resolves: [], remove: [] },
-      new Map(),
-    );
-    return this.post(identity, made.content);
-  }
-
-  say(identity: string, body: string): RoomEvent {
-    return this.post(identity, this.groups.get(identity)!.encrypt('m.room.message', { body }));
-  }
-}
-
-const ALICE = '@alice:test|A1';
-const BOB = '@bob:test|B1';
-const CAROL = '@carol:test|C1';
-
-function bodyOf(results: Received[]): string | undefined {
-  const m = results.find((r) => r.kind === 'message');
-  return m?.kind === 'message' ? String(m.plaintext.content.body) : undefined;
-}
-
-function threeMembers(): Room {
-  const room = new Room();
-  room.create(ALICE);
-  room.add(ALICE, [BOB, CAROL]);
-  return room;
-}
+import { DEFAULT_RETENTION, DmlsGroup, parseRoomEvent } from '../src/index.js';
+import { ALICE, BOB, bodyOf, CAROL, threeMembers } from './support/room.js';
 
 describe('a decentralised group', () => {
   test('members talk; a device reads its own echo; repeats are duplicates', () => {
@@ -154,12 +35,15 @@ describe('a decentralised group', () => {
     assert.equal(bodyOf(room.deliver(BOB, onAlice)), 'on A');
 
     const plans = [ALICE, BOB, CAROL].map((id) =>
-      room.groups.get(id)!.planResolution([ALICE, BOB, CAROL]),
+      room.group(id).planResolution({ devices: [ALICE, BOB, CAROL] }),
     );
     for (const p of plans) assert.ok(p && p !== 'wait' && p.resolves.length === 1);
     const first = [ALICE, BOB, CAROL][plans.findIndex((p) => p !== 'wait' && p?.rank === 0)]!;
     room.deliverAll(
-      room.commit(first, room.groups.get(first)!.planResolution([ALICE, BOB, CAROL]) as never),
+      room.commit(
+        first,
+        room.group(first).planResolution({ devices: [ALICE, BOB, CAROL] }) as never,
+      ),
     );
     const tips = new Set(
       views.map((g) =>
@@ -180,7 +64,7 @@ describe('a decentralised group', () => {
     const later = room.say(ALICE, 'after the commit');
     const queued = room.deliver(CAROL, later);
     assert.deepEqual(queued, [
-      { kind: 'queued', eventId: later.eventId, missing: [commit.eventId] },
+      { kind: 'queued', eventId: later.eventId, missing: [commit.eventId], devices: [] },
     ]);
     assert.deepEqual(room.groups.get(CAROL)!.missing(), [commit.eventId]);
     const results = room.deliver(CAROL, commit);
@@ -208,11 +92,11 @@ describe('a decentralised group', () => {
     const base = room.groups.get(CAROL)!.current();
     const loser = base.id.creator === ALICE ? BOB : ALICE;
     const resolver = base.id.creator;
-    const plan = room.groups.get(resolver)!.planResolution([ALICE, BOB, CAROL]);
+    const plan = room.group(resolver).planResolution({ devices: [ALICE, BOB, CAROL] });
     room.deliverAll(room.commit(resolver, plan as never));
-    const after = room.groups.get(loser)!.planResolution([ALICE, BOB, CAROL]);
+    const after = room.group(loser).planResolution({ devices: [ALICE, BOB, CAROL] });
     assert.ok(after && after !== 'wait' && after.selfUpdate, 'the loser updates again');
-    assert.equal(room.groups.get(resolver)!.planResolution([ALICE, BOB, CAROL]), undefined);
+    assert.equal(room.group(resolver).planResolution({ devices: [ALICE, BOB, CAROL] }), undefined);
   });
 });
 
@@ -226,7 +110,7 @@ describe('retention and persistence', () => {
     const commit = room.commit(ALICE);
     room.deliver(CAROL, early);
     room.deliver(CAROL, commit);
-    const old = carol.epoch(parseRoomEvent(early.content).epoch)!;
+    const old = carol.epoch(parseRoomEvent(early.content).commitEvent)!;
     assert.equal(old.held.kind, 'full');
 
     room.now.value += DEFAULT_RETENTION.forkWindowMs + 1;
@@ -235,7 +119,7 @@ describe('retention and persistence', () => {
       changed.map((n) => n.key),
       [old.key],
     );
-    assert.equal(carol.epoch(old.id)!.held.kind, 'messages');
+    assert.equal(carol.epoch(old.key)!.held.kind, 'messages');
     const tooLate = room.deliver(CAROL, lateCommit)[0]!;
     assert.equal(tooLate.kind === 'failed' && tooLate.code, 'EPOCH_EXPIRED');
     assert.equal(bodyOf(room.deliver(CAROL, late)), 'late', 'message keys still there');
@@ -246,7 +130,7 @@ describe('retention and persistence', () => {
 
     room.now.value += DEFAULT_RETENTION.messageWindowMs + 1;
     carol.prune(room.now.value);
-    assert.equal(carol.epoch(old.id)!.held.kind, 'none');
+    assert.equal(carol.epoch(old.key)!.held.kind, 'none');
     const gone = carol.snapshot().epochs.find((e) => e.key === old.key)!;
     assert.equal(gone.held, 'none');
     assert.equal(gone.secrets, undefined, 'nothing of its secrets is stored');
@@ -261,22 +145,11 @@ describe('retention and persistence', () => {
     room.deliverAll(room.commit(BOB));
     const carol = room.groups.get(CAROL)!;
     const restored = DmlsGroup.restore(
-      { roomId: ROOM, identity: CAROL, provider: nodeCrypto },
+      room.options(CAROL),
       JSON.parse(JSON.stringify(carol.snapshot())),
     );
     assert.equal(restored.current().key, carol.current().key);
     const hello = room.say(ALICE, 'after restore');
     assert.equal(bodyOf(restored.receive(hello, room.now.value)), 'after restore');
-  });
-
-  test('the base rule depends only on epoch numbers and event ids', () => {
-    const node = (epoch: bigint, creator: string, commitEvent: string) =>
-      ({ id: { epoch, creator }, commitEvent }) as EpochNode;
-    const a = node(5n, 'x|1', '$b');
-    const b = node(5n, 'y|1', '$a');
-    const c = node(4n, 'z|1', '$0');
-    assert.equal(chooseBase([a, b, c]), b);
-    assert.equal(chooseBase([c, b, a]), b);
-    assert.equal(chooseBase([c, node(6n, 'w|1', '$z')]).id.epoch, 6n);
   });
 });

@@ -98,7 +98,12 @@ export {
   propose,
   proposeUpdate,
 } from './group/send.js';
-export { joinFromWelcome, openWelcome, type JoinOptions } from './group/welcome.js';
+export {
+  joinFromWelcome,
+  joinWithGroupInfo,
+  openWelcome,
+  type JoinOptions,
+} from './group/welcome.js';
 export {
   createExternalProposal,
   createNewMemberProposal,

@@ -218,6 +218,19 @@ export function joinFromWelcome(
   bundle: KeyPackageBundle,
   options: JoinOptions = {},
 ): GroupState {
+  return joinWithGroupInfo(provider, welcome, bundle, options).state;
+}
+
+/**
+ * `joinFromWelcome`, also returning the GroupInfo it verified: its extensions are signed by the
+ * member who added this one, for applications that carry their own data there.
+ */
+export function joinWithGroupInfo(
+  provider: CryptoProvider,
+  welcome: Welcome,
+  bundle: KeyPackageBundle,
+  options: JoinOptions = {},
+): { state: GroupState; groupInfo: GroupInfo } {
   const resumed = options.resumedGroup;
   const psks: PskSource = resumed
     ? {
@@ -277,7 +290,7 @@ export function joinFromWelcome(
   const special = groupSecrets.psks.find(isReinitOrBranch);
   if (special) checkResumption(special, gc, tree, resumed);
 
-  return buildEpoch({
+  const state = buildEpoch({
     suite,
     config: groupConfig(options.config),
     context: gc,
@@ -288,6 +301,7 @@ export function joinFromWelcome(
     secrets: keySchedule.secrets,
     confirmationTag: groupInfo.confirmationTag,
   });
+  return { state, groupInfo };
 }
 
 /** §11.2-11.3: a group resumed from another by reinit or branch is the one it claims to be. */

@@ -1,0 +1,74 @@
+import {
+  joinWithGroupInfo,
+  toHex,
+  WireFormat,
+  type GroupState,
+  type KeyPackageBundle,
+} from '@trellis/mls';
+import { commitDataOfGroupInfo, type CommitData } from './commitData.js';
+import { GROUP_CONFIG, type GroupCore } from './core.js';
+import { DmlsError } from './errors.js';
+import type { EpochNode, NewNode } from './graph.js';
+import { checkLeaves, identityAt, membersOf } from './membership.js';
+import type { ParsedWelcome } from './wire.js';
+
+export function openWelcome(
+  core: GroupCore,
+  welcome: ParsedWelcome,
+  bundle: KeyPackageBundle,
+): { state: GroupState; data: CommitData } {
+  if (welcome.roomId !== core.roomId || welcome.message.wireFormat !== WireFormat.mls_welcome) {
+    throw new DmlsError('MALFORMED_EVENT', 'the Welcome is not for this room');
+  }
+  if (welcome.suite !== core.suite) {
+    throw new DmlsError('UNSUPPORTED_ALGORITHM', 'the Welcome is for another cipher suite');
+  }
+  const { state, groupInfo } = joinWithGroupInfo(core.provider, welcome.message.welcome, bundle, {
+    config: GROUP_CONFIG,
+  });
+  const members = membersOf(state);
+  if (identityAt(state, groupInfo.signer) !== welcome.sender || !members.has(welcome.sender)) {
+    throw new DmlsError('SENDER_MISMATCH', 'the Welcome was not made by the member it names');
+  }
+  const { unknown } = checkLeaves(
+    [...state.tree.members()].map(([, leaf]) => leaf),
+    core.keys,
+  );
+  if (unknown.length > 0) throw needDevices(unknown);
+  const data = commitDataOfGroupInfo(groupInfo);
+  if (data.baseEvent === welcome.commitEvent) {
+    throw new DmlsError('INVALID_METADATA', 'the Welcome names its own epoch as its base');
+  }
+  return { state, data };
+}
+
+/** The node of a Welcome's epoch, linked to its parents where this device knows them. */
+export function welcomeNode(
+  core: GroupCore,
+  welcome: ParsedWelcome,
+  joined: { state: GroupState; data: CommitData },
+): NewNode {
+  const parents = [joined.data.baseEvent, ...joined.data.resolves.map((r) => r.event)]
+    .map((e) => core.graph.get(e))
+    .filter((n): n is EpochNode => n !== undefined && n.key !== welcome.commitEvent);
+  const [base, ...resolves] = parents;
+  return {
+    id: { epoch: joined.state.context.epoch, creator: welcome.sender },
+    key: welcome.commitEvent,
+    tag: toHex(joined.state.confirmationTag),
+    ...(base && { base: base.key }),
+    resolves: resolves.map((n) => n.key),
+    members: membersOf(joined.state),
+    added: [],
+    removed: [],
+    held: { kind: 'full', state: joined.state },
+    mine: false,
+  };
+}
+
+function needDevices(identities: string[]): DmlsError {
+  return Object.assign(
+    new DmlsError('NOT_READY', `the keys of ${identities.join(', ')} must be fetched first`),
+    { devices: identities },
+  );
+}

@@ -1,0 +1,90 @@
+import { bytesEqual, CredentialType, type GroupState, type LeafNode } from '@trellis/mls';
+import { DmlsError } from './errors.js';
+import { identityFromBytes } from './ids.js';
+
+/**
+ * The signature keys users published for their devices, as the application knows them:
+ * the key for `userId|deviceId`, `null` when the user's published device list (fetched again
+ * since the question came up) has no such device, or `undefined` when it is not known yet and
+ * must be fetched. A device once seen keeps its key (pinned), so a leaf of a device that has
+ * since logged out is still recognised in older epochs.
+ */
+export type DeviceKeys = (identity: string) => Uint8Array | null | undefined;
+
+export function credentialIdentity(leaf: LeafNode): string {
+  if (leaf.credential.credentialType !== CredentialType.basic) {
+    throw new DmlsError('SENDER_MISMATCH', 'a member without a basic credential');
+  }
+  return identityFromBytes(leaf.credential.identity);
+}
+
+export function identityAt(state: GroupState, leafIndex: number): string {
+  const leaf = state.tree.leaf(leafIndex);
+  if (!leaf) throw new DmlsError('SENDER_MISMATCH', `leaf ${leafIndex} is blank`);
+  return credentialIdentity(leaf);
+}
+
+/**
+ * Members as identity → leaf index. One leaf per device: a tree where two leaves claim the same
+ * device is refused (`DUPLICATE_IDENTITY`), since the room rule ("is this device present?")
+ * would otherwise be fooled by a second, foreign leaf.
+ */
+export function membersOf(state: GroupState): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [leafIndex, leaf] of state.tree.members()) {
+    const identity = credentialIdentity(leaf);
+    if (out.has(identity)) {
+      throw new DmlsError('DUPLICATE_IDENTITY', `two leaves claim ${identity}`);
+    }
+    out.set(identity, leafIndex);
+  }
+  return out;
+}
+
+/** The outcome of checking leaves against published device keys. */
+export interface LeafCheck {
+  /** Devices whose keys must be fetched before the leaves can be judged. */
+  readonly unknown: string[];
+}
+
+/**
+ * Checks that each leaf's credential names a device its user published, with the published
+ * signature key: a member cannot add a leaf in another device's name ("ghost leaf").
+ * Throws `UNKNOWN_DEVICE` or `KEY_MISMATCH`; returns the devices still to look up.
+ */
+export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafCheck {
+  const unknown: string[] = [];
+  for (const leaf of leaves) {
+    const identity = credentialIdentity(leaf);
+    const published = keys(identity);
+    if (published === undefined) unknown.push(identity);
+    else if (published === null) {
+      throw new DmlsError('UNKNOWN_DEVICE', `${identity} is not a device its user published`);
+    } else if (!bytesEqual(published, leaf.signatureKey)) {
+      throw new DmlsError(
+        'KEY_MISMATCH',
+        `the leaf of ${identity} is not signed with the key its user published`,
+      );
+    }
+  }
+  return { unknown };
+}
+
+/** Leaves of a tree that fail the device check: the resolver removes them. */
+export function offendingLeaves(state: GroupState, keys: DeviceKeys): number[] {
+  const out: number[] = [];
+  const seen = new Set<string>();
+  for (const [leafIndex, leaf] of state.tree.members()) {
+    let identity: string;
+    try {
+      identity = credentialIdentity(leaf);
+      const published = keys(identity);
+      const bad = published === null || (published && !bytesEqual(published, leaf.signatureKey));
+      if (bad || seen.has(identity)) out.push(leafIndex);
+      seen.add(identity);
+    } catch {
+      out.push(leafIndex);
+    }
+  }
+  return out;
+}

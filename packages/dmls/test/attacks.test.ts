@@ -1,0 +1,331 @@
+/**
+ * The attacks and races of issue 12, one regression test each: every one is refused with its
+ * reason code, or made harmless, and leaves every honest device with a working tip.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { exportSecret, fromHex, toHex } from '@trellis/mls';
+import { DmlsGroup, parseWelcome, type Received } from '../src/index.js';
+import { ALICE, BOB, bodyOf, CAROL, codeOf, DAVE, TestRoom, threeMembers } from './support/room.js';
+
+const EVERYONE = [ALICE, BOB, CAROL];
+
+/** Every listed device has a tip it can send in, and they read each other. */
+function stillWorks(room: TestRoom, devices: readonly string[]): void {
+  for (const id of devices) {
+    const said = room.say(id, `still here, ${id}`);
+    for (const other of devices) {
+      if (other === id) continue;
+      assert.equal(bodyOf(room.deliver(other, said)), `still here, ${id}`, `${other} reads ${id}`);
+    }
+  }
+}
+
+function exporter(room: TestRoom, id: string): string {
+  const node = room.group(id).current();
+  return toHex(exportSecret(room.state(id, node.key), 'test', new Uint8Array(0), 16));
+}
+
+describe('1. fork metadata is authenticated and checked', () => {
+  test('a commit resolving its own base, an ancestor, or a wrong tag is refused', () => {
+    const room = threeMembers();
+    const joined = room.group(BOB).current();
+    room.deliverAll(room.commit(ALICE));
+    const base = room.group(BOB).current();
+    const first = room.events[0]!; // the commit that added Bob and Carol
+    const forgeries = [
+      { baseEvent: base.key, resolves: [{ event: base.key, tag: fromHex(base.tag) }] },
+      { baseEvent: base.key, resolves: [{ event: joined.key, tag: fromHex(joined.tag) }] },
+    ];
+    for (const data of forgeries) {
+      const event = room.forge(BOB, base.key, data);
+      for (const id of [ALICE, CAROL]) {
+        assert.ok(
+          ['INVALID_METADATA', 'INVALID_RESOLVES'].includes(codeOf(room.deliver(id, event))!),
+          `${id} refuses ${JSON.stringify(data.resolves.map((r) => r.event))}`,
+        );
+      }
+    }
+    // A concurrent tip named with a tag that is not its own.
+    const fromAlice = room.commit(ALICE);
+    room.deliverAll(fromAlice, [BOB]);
+    const tipTag = room.group(CAROL).epoch(fromAlice.eventId)!.tag;
+    assert.ok(tipTag.length > 0);
+    const wrongTag = room.forge(BOB, base.key, {
+      baseEvent: base.key,
+      resolves: [{ event: fromAlice.eventId, tag: fromHex('ab'.repeat(32)) }],
+    });
+    assert.equal(codeOf(room.deliver(CAROL, wrongTag)), 'INVALID_RESOLVES');
+    // Signed data that disagrees with the event's clear commit_event.
+    const lying = room.forge(BOB, base.key, { baseEvent: first.eventId, resolves: [] });
+    assert.equal(codeOf(room.deliver(CAROL, lying)), 'INVALID_METADATA');
+    // Missing or garbage authenticated data.
+    const bare = room.forge(BOB, base.key, new Uint8Array([7, 7]));
+    assert.equal(codeOf(room.deliver(CAROL, bare)), 'INVALID_METADATA');
+    room.deliver(BOB, fromAlice);
+    for (const id of EVERYONE) assert.ok(room.group(id).tips().length >= 1);
+    stillWorks(room, EVERYONE);
+  });
+
+  test('naming an epoch that does not exist yet only makes the commit wait', () => {
+    const room = threeMembers();
+    const base = room.group(BOB).current();
+    const event = room.forge(BOB, base.key, {
+      baseEvent: base.key,
+      resolves: [{ event: '$future', tag: fromHex('cd'.repeat(32)) }],
+    });
+    const r = room.deliver(CAROL, event)[0]!;
+    assert.equal(r.kind, 'queued');
+    assert.equal(room.group(CAROL).tips().length, 1);
+    // When an epoch of that name appears, its tag is not the one named: the commit is refused.
+    const later = room.commit(ALICE);
+    const results = room.deliver(CAROL, { ...later, eventId: '$future' });
+    assert.ok(results.some((x) => x.kind === 'commit'));
+    assert.ok(results.some((x) => x.kind === 'failed' && x.code === 'INVALID_RESOLVES'));
+    assert.equal(room.group(CAROL).tips().length, 1);
+  });
+
+  test('a replayed commit under a new event id is the same epoch, not a fork', () => {
+    const room = threeMembers();
+    const commit = room.commit(ALICE);
+    room.deliverAll(commit);
+    const replay = { ...commit, eventId: '$replay' };
+    assert.deepEqual(room.deliver(CAROL, replay), [{ kind: 'duplicate', eventId: '$replay' }]);
+    assert.equal(room.group(CAROL).tips().length, 1);
+  });
+});
+
+describe('2. removals are monotone across merges', () => {
+  /** Alice removes Carol; Carol, still holding the epoch before, commits twice on it. */
+  function removedCarolExtends(room: TestRoom) {
+    const before = room.group(CAROL).current();
+    const removal = room.commit(ALICE, {
+      baseKey: before.key,
+      resolveKeys: [],
+      remove: [before.members.get(CAROL)!],
+    });
+    const c1 = room.commit(CAROL);
+    room.deliver(CAROL, c1);
+    const c2 = room.commit(CAROL);
+    room.deliver(CAROL, c2);
+    for (const id of [ALICE, BOB]) for (const e of [removal, c1, c2]) room.deliver(id, e);
+    return { removal, c1, c2 };
+  }
+
+  test("a removed device's longer branch does not win the base rule", () => {
+    const room = threeMembers();
+    const { removal } = removedCarolExtends(room);
+    for (const id of [ALICE, BOB]) {
+      assert.equal(room.group(id).tips().length, 2);
+      assert.equal(room.group(id).current().key, removal.eventId, `${id} stays on the removal`);
+    }
+    const merge = room.resolve(ALICE, [ALICE, BOB]);
+    assert.equal(room.group(BOB).current().key, merge.eventId);
+    assert.ok(!room.group(BOB).current().members.has(CAROL));
+    const after = room.say(BOB, 'carol must not read this');
+    const r = room.deliver(CAROL, after)[0]!;
+    assert.ok(r.kind === 'failed' || r.kind === 'queued', `carol got ${r.kind}`);
+    assert.equal(bodyOf([r]), undefined);
+  });
+
+  test('a merge on the removed device branch still removes it; keeping it is refused', () => {
+    const room = threeMembers();
+    const { removal, c2 } = removedCarolExtends(room);
+    // A resolver whose view of the room still has Carol plans on her branch anyway: the
+    // removal on the branch it merges removes her (a lagging view cannot undo it).
+    const plan = room.group(BOB).planResolution({ devices: EVERYONE });
+    assert.ok(plan && plan !== 'wait');
+    const carolLeaf = room.group(BOB).epoch(c2.eventId)!.members.get(CAROL)!;
+    const forced = { ...plan, baseKey: c2.eventId, resolveKeys: [removal.eventId], add: [] };
+    // Honest: the plan made on Carol's branch removes her.
+    const honest = room.group(BOB).planResolution({ devices: EVERYONE });
+    assert.ok(honest && honest !== 'wait' && !honest.add.includes(CAROL));
+    // Hostile: merging the removal while keeping Carol is refused by everyone who checks.
+    const keep = room.commit(BOB, { ...forced, remove: [] });
+    assert.equal(codeOf(room.deliver(ALICE, keep)), 'REMOVAL_UNDONE');
+    room.group(BOB).discardCommit(keep.content as never);
+    const remove = room.commit(BOB, { ...forced, remove: [carolLeaf] });
+    room.deliverAll(remove);
+    assert.equal(room.group(ALICE).current().key, remove.eventId);
+    const secret = room.say(ALICE, 'after the merge');
+    assert.equal(bodyOf(room.deliver(CAROL, secret)), undefined);
+    assert.equal(bodyOf(room.deliver(BOB, secret)), 'after the merge');
+  });
+});
+
+describe('3. leaves match the devices their users published', () => {
+  test("an Add in another device's name, or a second leaf of one device, is refused", () => {
+    const room = threeMembers();
+    room.keyPair(DAVE); // Dave published his key
+    const base = room.group(BOB).current();
+    const ghost = room.keyPackage(DAVE, 'attacker'); // Dave's name, a key the attacker owns
+    const event = room.forge(
+      BOB,
+      base.key,
+      { baseEvent: base.key, resolves: [] },
+      { add: [ghost.keyPackage] },
+    );
+    for (const id of [ALICE, CAROL]) assert.equal(codeOf(room.deliver(id, event)), 'KEY_MISMATCH');
+    const nobody = room.keyPackage('@eve:test|E1', 'attacker');
+    room.published.delete('@eve:test|E1');
+    const unknown = room.forge(
+      BOB,
+      base.key,
+      { baseEvent: base.key, resolves: [] },
+      { add: [nobody.keyPackage] },
+    );
+    assert.equal(codeOf(room.deliver(ALICE, unknown)), 'UNKNOWN_DEVICE');
+    // A second leaf for Alice: with a key of its own it is a mismatch; with Alice's real key
+    // (a KeyPackage she made) the engine refuses the repeated signature key (RFC 9420 §7.3).
+    const second = room.keyPackage(ALICE, 'attacker');
+    const twice = room.forge(
+      BOB,
+      base.key,
+      { baseEvent: base.key, resolves: [] },
+      { add: [second.keyPackage] },
+    );
+    assert.equal(codeOf(room.deliver(CAROL, twice)), 'KEY_MISMATCH');
+    assert.throws(
+      () =>
+        room.forge(
+          BOB,
+          base.key,
+          { baseEvent: base.key, resolves: [] },
+          { add: [room.keyPackage(ALICE).keyPackage] },
+        ),
+      { code: 'DUPLICATE_KEY' },
+    );
+    // The real Dave is still added, and joins.
+    room.add(ALICE, [DAVE]);
+    assert.ok(room.group(DAVE).current().members.has(DAVE));
+    stillWorks(room, [ALICE, CAROL, DAVE]);
+  });
+
+  test('a leaf of a device whose keys are not known yet waits for them', () => {
+    const room = threeMembers();
+    const group = room.group(CAROL);
+    room.unknownTo.set(CAROL, new Set([DAVE])); // Carol's directory has not fetched Dave yet
+    const event = room.add(ALICE, [DAVE]);
+    const r = group.receive(event, room.now.value);
+    assert.ok(r.length === 0 || r.every((x) => x.kind !== 'commit'));
+    assert.deepEqual(group.missingDevices(), [DAVE]);
+    room.unknownTo.delete(CAROL); // fetched
+    const retried: Received[] = group.retry(room.now.value);
+    assert.ok(retried.some((x) => x.kind === 'commit'));
+  });
+});
+
+describe('4. post-compromise security across forks', () => {
+  test('the device whose update lost makes the merge: its old key is not encrypted to', () => {
+    const room = threeMembers();
+    const fork = room.group(ALICE).current();
+    const fromAlice = room.commit(ALICE);
+    const fromBob = room.commit(BOB);
+    for (const id of EVERYONE) for (const e of [fromAlice, fromBob]) room.deliver(id, e);
+    const base = room.group(CAROL).current();
+    const loser = base.key === fromAlice.eventId ? BOB : ALICE;
+    const oldKey = toHex(leafKey(room, loser, fork.key));
+    const plans = EVERYONE.map((id) => room.group(id).planResolution({ devices: EVERYONE }));
+    const first = EVERYONE[plans.findIndex((p) => p && p !== 'wait' && p.rank === 0)];
+    assert.equal(first, loser, 'the device whose update lost ranks first');
+    const merge = room.resolve(loser, EVERYONE);
+    const merged = room.group(CAROL).current();
+    assert.equal(merged.key, merge.eventId);
+    assert.notEqual(toHex(leafKey(room, CAROL, merged.key, loser)), oldKey);
+    assert.equal(new Set(EVERYONE.map((id) => exporter(room, id))).size, 1);
+    for (const id of EVERYONE) {
+      assert.equal(room.group(id).planResolution({ devices: EVERYONE }), undefined, id);
+    }
+  });
+});
+
+/** The HPKE public key of `whose` leaf in `viewer`'s state of epoch `key`. */
+function leafKey(room: TestRoom, viewer: string, key: string, whose = viewer): Uint8Array {
+  const state = room.state(viewer, key);
+  return state.tree.leaf(room.group(viewer).epoch(key)!.members.get(whose)!)!.encryptionKey;
+}
+
+describe('5. stranded members come back', () => {
+  test('a device offline past the fork window asks to rejoin and is added again', () => {
+    const room = threeMembers();
+    const fromCarol = room.commit(CAROL); // Carol commits, then loses the network
+    room.deliver(CAROL, fromCarol);
+    const fromAlice = room.commit(ALICE);
+    room.deliverAll(fromAlice, [CAROL]);
+    room.deliver(ALICE, fromCarol);
+    room.deliver(BOB, fromCarol);
+    room.resolve(room.group(ALICE).planResolution({ devices: EVERYONE }) ? ALICE : BOB, EVERYONE);
+    room.now.value += 60 * 60 * 1000; // an hour: past the fork window
+    room.group(CAROL).prune(room.now.value);
+    for (const e of room.events.slice(-2)) room.deliver(CAROL, e);
+    room.deliver(CAROL, fromAlice);
+    assert.ok(room.group(CAROL).needsRejoin, 'Carol knows she cannot follow');
+    const fresh = room.keyPackage(CAROL);
+    const rejoins = new Map([[CAROL, fresh.keyPackage]]);
+    const resolver = [ALICE, BOB].find((id) => {
+      const p = room.group(id).planResolution({ devices: EVERYONE, rejoins });
+      return p && p !== 'wait' && p.rank === 0;
+    })!;
+    const plan = room.group(resolver).planResolution({ devices: EVERYONE, rejoins });
+    assert.ok(plan && plan !== 'wait' && plan.add.includes(CAROL) && plan.remove.length === 1);
+    const made = room.group(resolver).commit(plan, rejoins);
+    const event = room.post(resolver, made.content);
+    room.deliverAll(event);
+    const said = room.say(BOB, 'welcome back');
+    // Not a member of that epoch yet: refused for now, and kept for a Welcome.
+    assert.equal(codeOf(room.deliver(CAROL, said)), 'NOT_A_MEMBER');
+    const r = room
+      .group(CAROL)
+      .addWelcome(parseWelcome(made.welcomeFor(event.eventId)), fresh, room.now.value);
+    assert.equal(bodyOf(r), 'welcome back', 'what waited for the Welcome is read');
+    assert.ok(!room.group(CAROL).needsRejoin);
+    assert.equal(room.group(CAROL).current().key, event.eventId);
+    stillWorks(room, EVERYONE);
+  });
+});
+
+describe('6. nothing is lost to delivery order', () => {
+  test('a device added on two concurrent branches reads both, whatever comes first', () => {
+    const room = threeMembers();
+    const daveA = room.keyPackage(DAVE);
+    const daveB = room.keyPackage(DAVE);
+    const base = room.group(ALICE).current().key;
+    const byAlice = room
+      .group(ALICE)
+      .commit(
+        { baseKey: base, resolveKeys: [], remove: [], add: [DAVE] },
+        new Map([[DAVE, daveA.keyPackage]]),
+      );
+    const byBob = room
+      .group(BOB)
+      .commit(
+        { baseKey: base, resolveKeys: [], remove: [], add: [DAVE] },
+        new Map([[DAVE, daveB.keyPackage]]),
+      );
+    const eA = room.post(ALICE, byAlice.content);
+    const eB = room.post(BOB, byBob.content);
+    // Bob speaks and commits on his own branch before he sees Alice's.
+    room.deliver(BOB, eB);
+    const onB = room.say(BOB, 'on B');
+    const onB2 = room.commit(BOB);
+    room.deliver(BOB, onB2);
+    const afterB2 = room.say(BOB, 'after B2');
+    room.deliverAll(eA);
+    // Dave joins on Alice's branch first; Bob's branch reaches him before its Welcome.
+    room.groups.set(
+      DAVE,
+      DmlsGroup.fromWelcome({
+        ...room.options(DAVE),
+        welcome: parseWelcome(byAlice.welcomeFor(eA.eventId)),
+        bundle: daveA,
+      }),
+    );
+    for (const e of [eB, onB, onB2, afterB2]) room.deliver(DAVE, e);
+    const r = room
+      .group(DAVE)
+      .addWelcome(parseWelcome(byBob.welcomeFor(eB.eventId)), daveB, room.now.value);
+    const bodies = r.filter((x) => x.kind === 'message').map((x) => bodyOf([x]));
+    assert.deepEqual(bodies.sort(), ['after B2', 'on B']);
+    assert.ok(r.some((x) => x.kind === 'commit' && x.eventId === onB2.eventId));
+  });
+});
