@@ -34,6 +34,8 @@ export class Waiting {
   constructor(private readonly max: number) {}
 
   add(entry: WaitingEvent): void {
+    const at = this.queue.findIndex((q) => q.event.eventId === entry.event.eventId);
+    if (at >= 0) this.queue.splice(at, 1); // delivered again: wait once, for the newest reason
     this.queue.push(entry);
     if (this.queue.length > this.max) this.queue.shift();
   }
