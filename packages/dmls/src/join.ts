@@ -10,8 +10,10 @@ import { GROUP_CONFIG, type GroupCore } from './core.js';
 import { DmlsError } from './errors.js';
 import type { EpochNode, NewNode } from './graph.js';
 import { checkLeaves, identityAt, membersOf } from './membership.js';
+import { checkResolvable, excludedBy } from './receive.js';
 import type { ParsedWelcome } from './wire.js';
 
+/** Joins from a Welcome and checks it: its sender, every leaf of its tree, its signed data. */
 export function openWelcome(
   core: GroupCore,
   welcome: ParsedWelcome,
@@ -42,23 +44,39 @@ export function openWelcome(
   return { state, data };
 }
 
-/** The node of a Welcome's epoch, linked to its parents where this device knows them. */
+/**
+ * The node of a Welcome's epoch, linked to its parents where this device knows them. The
+ * parents come from the signed GroupInfo and are checked as a commit's would be: resolved
+ * epochs carry their tags and lie on other branches, and the new epoch keeps no device that a
+ * resolved branch removed.
+ */
 export function welcomeNode(
   core: GroupCore,
   welcome: ParsedWelcome,
   joined: { state: GroupState; data: CommitData },
 ): NewNode {
-  const parents = [joined.data.baseEvent, ...joined.data.resolves.map((r) => r.event)]
-    .map((e) => core.graph.get(e))
-    .filter((n): n is EpochNode => n !== undefined && n.key !== welcome.commitEvent);
-  const [base, ...resolves] = parents;
+  const members = membersOf(joined.state);
+  const base = core.graph.get(joined.data.baseEvent);
+  const resolved: EpochNode[] = [];
+  for (const ref of joined.data.resolves) {
+    const node = core.graph.get(ref.event);
+    if (!node || node.key === welcome.commitEvent) continue;
+    if (base) checkResolvable(core.graph, base, node, toHex(ref.tag));
+    resolved.push(node);
+  }
+  if (base) {
+    const kept = [...excludedBy(core, base, resolved)].filter((d) => members.has(d));
+    if (kept.length > 0) {
+      throw new DmlsError('REMOVAL_UNDONE', `the Welcome's epoch keeps ${kept.join(', ')}`);
+    }
+  }
   return {
     id: { epoch: joined.state.context.epoch, creator: welcome.sender },
     key: welcome.commitEvent,
     tag: toHex(joined.state.confirmationTag),
-    ...(base && { base: base.key }),
-    resolves: resolves.map((n) => n.key),
-    members: membersOf(joined.state),
+    ...(base && base.key !== welcome.commitEvent && { base: base.key }),
+    resolves: resolved.map((n) => n.key),
+    members,
     added: [],
     removed: [],
     held: { kind: 'full', state: joined.state },

@@ -105,7 +105,7 @@ export function planResolution(
  * once), then the other members of the base still in the room, by leaf index. A device with
  * only its own lost update to redo waits for every merge first.
  */
-export function rank(
+function rank(
   core: GroupCore,
   base: EpochNode,
   tips: EpochNode[],
@@ -113,15 +113,16 @@ export function rank(
   onlySelfUpdate: boolean,
 ): number {
   const lost = losers(core.graph, tips, base);
+  // Only devices holding every tip can merge them all.
   const candidates = [...base.members]
-    .filter(([id]) => room.has(id))
+    .filter(([id]) => room.has(id) && tips.every((t) => t.members.has(id)))
     .sort((a, b) => Number(lost.has(b[0])) - Number(lost.has(a[0])) || a[1] - b[1])
     .map(([id]) => id);
   return Math.max(0, candidates.indexOf(core.identity)) + (onlySelfUpdate ? candidates.length : 0);
 }
 
 /** Devices removed by commits on the chain of bases that leads to `tip`. */
-export function removedOnChain(core: GroupCore, tip: EpochNode): Set<string> {
+function removedOnChain(core: GroupCore, tip: EpochNode): Set<string> {
   const out = new Set<string>();
   for (let n: EpochNode | undefined = tip; n; n = n.base ? core.graph.get(n.base) : undefined) {
     for (const d of n.removed) if (!tip.members.has(d)) out.add(d);
@@ -133,7 +134,7 @@ export function removedOnChain(core: GroupCore, tip: EpochNode): Set<string> {
  * Whether this device's newest commit is off the chain of bases that leads to `tip`: its
  * fresh keys were merged away with a losing branch, so it must update again.
  */
-export function ownUpdateLost(core: GroupCore, tip: EpochNode): boolean {
+function ownUpdateLost(core: GroupCore, tip: EpochNode): boolean {
   const mine = core.graph
     .all()
     .filter((n) => n.mine && n.base !== undefined)
