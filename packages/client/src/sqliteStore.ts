@@ -2,8 +2,15 @@
  * The store in a SQLite file (Node), through better-sqlite3.
  *
  * Deleting really deletes: `secure_delete` makes SQLite overwrite the bytes of deleted rows
- * (and of the old version of an updated row) with zeros, and `scrub` checkpoints the write-ahead
- * log and truncates it, so no old page holding a deleted secret stays in the WAL file either.
+ * (and of the old version of an updated row, and freed overflow pages) with zeros. Those zeroed
+ * pages first go to the write-ahead log, while the main file and earlier WAL frames still hold
+ * the old bytes; so every write that replaces or deletes an epoch's secrets (a group save whose
+ * held secrets changed, an epoch or room deleted) ends with `wal_checkpoint(TRUNCATE)`: the
+ * zeroed pages are copied into the main file and the WAL is cut to nothing before the write
+ * returns. Inside `transaction` that happens once, when the outermost transaction ends. Writes
+ * that drop no epoch secrets (a new epoch, a record-only change, the sync token) do not
+ * checkpoint, so the WAL only ever holds secrets that are still current. `scrub` checkpoints
+ * too, after the client deleted other secrets (KeyPackages).
  * `synchronous = FULL` makes each committed transaction durable before the call returns: a
  * client killed right after a write finds it when restarted. A new file is created readable and
  * writable by its owner only.
@@ -69,6 +76,10 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   /** Prepared once: preparing a statement costs more than running most of them. */
   private readonly statements = new Map<string, Database.Statement>();
+  /** A write dropped epoch secrets and the WAL has not been checkpointed since. */
+  private secretsDropped = false;
+  /** WAL checkpoints run so far by this store (writes that dropped secrets, and `scrub`). */
+  checkpoints = 0;
 
   constructor(readonly path: string) {
     // The file holds the device's private keys and epoch secrets: readable by its owner only.
@@ -94,7 +105,31 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.checkpointIfDropped();
+    }
+  }
+
+  /**
+   * Checkpoints and truncates the WAL if a write dropped secrets, once no transaction is open
+   * (a checkpoint cannot copy uncommitted frames; the outermost `transaction` comes back here).
+   */
+  private checkpointIfDropped(): void {
+    if (this.secretsDropped && !this.db.inTransaction) this.checkpoint();
+  }
+
+  private checkpoint(): void {
+    const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as {
+      busy: number;
+      log: number;
+      checkpointed: number;
+    }[];
+    this.checkpoints++;
+    // Busy: another connection still reads old frames (after the busy timeout). The old bytes
+    // may then survive until the next checkpoint, which the next write or `scrub` retries.
+    this.secretsDropped = result?.busy !== 0;
   }
 
   account(): AccountRecord | undefined {
@@ -195,7 +230,14 @@ export class SqliteStore implements Store {
   }
 
   deleteRoom(roomId: string): void {
-    this.sql('delete from rooms where room_id = ?').run(roomId);
+    this.transaction(() => {
+      const held = this.sql(
+        'select 1 from epochs where room_id = ? and secrets is not null limit 1',
+      ).get(roomId);
+      // The room's group and epochs go with it (foreign keys cascade).
+      this.sql('delete from rooms where room_id = ?').run(roomId);
+      if (held) this.secretsDropped = true;
+    });
   }
 
   group(roomId: string): StoredGroup | undefined {
@@ -226,15 +268,28 @@ export class SqliteStore implements Store {
       `insert into epochs (room_id, epoch_key, record, secrets) values (?, ?, ?, ?)
        on conflict (room_id, epoch_key) do update set record = excluded.record, secrets = excluded.secrets`,
     );
-    const del = this.sql('delete from epochs where room_id = ? and epoch_key = ?');
+    // Whether writing `secrets` (a blob or null) replaces other secrets of the epoch: compared
+    // in SQLite, so a record-only change costs no checkpoint.
+    const replaces = this.sql(
+      `select 1 from epochs where room_id = ? and epoch_key = ? and secrets is not null
+         and (? is null or secrets != ?)`,
+    );
+    const del = this.sql(
+      'delete from epochs where room_id = ? and epoch_key = ? returning secrets is not null as held',
+    );
     this.transaction(() => {
       this.sql(
         'insert into groups (room_id, meta) values (?, ?) on conflict (room_id) do update set meta = excluded.meta',
       ).run(roomId, meta);
       for (const e of upsert) {
-        put.run(roomId, e.key, e.record, e.secrets ? Buffer.from(e.secrets) : null);
+        const secrets = e.secrets ? Buffer.from(e.secrets) : null;
+        if (replaces.get(roomId, e.key, secrets, secrets)) this.secretsDropped = true;
+        put.run(roomId, e.key, e.record, secrets);
       }
-      for (const key of remove) del.run(roomId, key);
+      for (const key of remove) {
+        const row = del.get(roomId, key) as { held: number } | undefined;
+        if (row?.held) this.secretsDropped = true;
+      }
     });
   }
 
@@ -274,7 +329,7 @@ export class SqliteStore implements Store {
   }
 
   scrub(): void {
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.checkpoint();
   }
 
   close(): void {

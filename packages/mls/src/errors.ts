@@ -33,6 +33,8 @@ export const MLS_ERROR_CODES = [
   'GENERATION_REUSED',
   'GENERATION_TOO_OLD',
   'GENERATION_TOO_FAR',
+  /** The ratchet a message needs was deleted (a decrypt-only epoch reader keeps only some). */
+  'RATCHET_DELETED',
   // Ratchet tree.
   'INVALID_TREE',
   'BAD_TREE_HASH',

@@ -11,6 +11,10 @@
  * once its children are derived, a leaf secret once its two ratchets are, a ratchet secret once
  * the next one is, and a key once it is taken. Keys of skipped generations are kept for
  * out-of-order delivery, within a bounded window (§15.3).
+ *
+ * A tree can also be cut down to what receiving some senders' application messages needs
+ * (`retainApplicationRatchets`, for decrypt-only epoch readers): the other ratchets are then
+ * deleted, and a key asked of a deleted ratchet is refused with `RATCHET_DELETED`.
  */
 import { deriveTreeSecret, expandWithLabel } from './crypto/labels.js';
 import type { CipherSuite } from './crypto/suites.js';
@@ -60,9 +64,13 @@ export interface HashRatchet {
   readonly skipped: ReadonlyMap<number, KeyAndNonce>;
 }
 
+/**
+ * The ratchets of one leaf. Both are present in a group state's tree; a ratchet deleted by
+ * `retainApplicationRatchets` is absent, and its keys are refused with `RATCHET_DELETED`.
+ */
 export interface LeafRatchets {
-  readonly handshake: HashRatchet;
-  readonly application: HashRatchet;
+  readonly handshake?: HashRatchet;
+  readonly application?: HashRatchet;
 }
 
 export interface SecretTree {
@@ -73,7 +81,10 @@ export interface SecretTree {
   readonly outOfOrderTolerance: number;
   /** Node secrets not yet expanded into their children, by node index; at first only the root. */
   readonly nodeSecrets: PersistentArray<Uint8Array | undefined>;
-  /** The ratchets of each leaf, once that leaf has been used in this epoch. */
+  /**
+   * The ratchets of each leaf, once that leaf has been used in this epoch (or its ratchets were
+   * derived ahead of use, by `retainApplicationRatchets`).
+   */
   readonly ratchets: PersistentArray<LeafRatchets | undefined>;
 }
 
@@ -122,10 +133,10 @@ export function createSecretTree(
 
 /**
  * Takes the key of `generation` from the `type` ratchet of `leafIndex`, as a recipient does.
- * Refuses a leaf outside the tree (`INVALID_SENDER`), a generation already taken
- * (`GENERATION_REUSED`), one fallen out of the out-of-order window (`GENERATION_TOO_OLD`) and one
- * too far ahead (`GENERATION_TOO_FAR`). On any refusal no tree is returned, and the given tree
- * is unchanged as always.
+ * Refuses a leaf outside the tree (`INVALID_SENDER`), a deleted ratchet (`RATCHET_DELETED`), a
+ * generation already taken (`GENERATION_REUSED`), one fallen out of the out-of-order window
+ * (`GENERATION_TOO_OLD`) and one too far ahead (`GENERATION_TOO_FAR`). On any refusal no tree is
+ * returned, and the given tree is unchanged as always.
  */
 export function takeKey(
   tree: SecretTree,
@@ -137,7 +148,7 @@ export function takeKey(
     throw new MlsError('INVALID_VALUE', `generation ${generation} is not a uint32`);
   }
   const { leaf, nodeSecrets } = leafRatchets(tree, leafIndex);
-  const { keys, ratchet } = advance(tree, leaf[type], generation);
+  const { keys, ratchet } = advance(tree, ratchetOf(leaf, leafIndex, type), generation);
   return {
     generation,
     ...keys,
@@ -148,7 +159,7 @@ export function takeKey(
 /** Takes the next unused key of the `type` ratchet of `leafIndex`, as the sender does. */
 export function takeNextKey(tree: SecretTree, leafIndex: number, type: RatchetType): TakenKey {
   const { leaf, nodeSecrets } = leafRatchets(tree, leafIndex);
-  const current = leaf[type];
+  const current = ratchetOf(leaf, leafIndex, type);
   if (current.generation > MAX_GENERATION) {
     throw new MlsError('INVALID_STATE', `the ${type} ratchet of leaf ${leafIndex} is exhausted`);
   }
@@ -163,7 +174,65 @@ export function takeNextKey(tree: SecretTree, leafIndex: number, type: RatchetTy
 /** The generation the next message of `type` from `leafIndex` will use, without taking it. */
 export function nextGeneration(tree: SecretTree, leafIndex: number, type: RatchetType): number {
   checkLeaf(tree, leafIndex);
-  return tree.ratchets.get(leafIndex)?.[type].generation ?? 0;
+  const leaf = tree.ratchets.get(leafIndex);
+  if (leaf) return ratchetOf(leaf, leafIndex, type).generation;
+  if (!hasSecretFor(tree, leafIndex)) throw deleted(leafIndex, type);
+  return 0;
+}
+
+/**
+ * The tree cut down to receiving application messages from `senders` (leaf indices), for a
+ * decrypt-only reader of the epoch: each sender keeps its application ratchet, with the keys
+ * kept for its late messages, and nothing else is kept. Every handshake ratchet, the ratchets
+ * of every other leaf and every node secret (from which they could be derived again) are
+ * dropped; a sender's ratchet that was not derived yet is derived now, costing O(n) hashes in
+ * all for n senders. A sender whose application ratchet is already deleted stays without one.
+ * The given tree is left as it was.
+ */
+export function retainApplicationRatchets(tree: SecretTree, senders: Iterable<number>): SecretTree {
+  const kept: [number, LeafRatchets][] = [];
+  let source = tree;
+  for (const leafIndex of new Set(senders)) {
+    checkLeaf(tree, leafIndex);
+    let leaf = source.ratchets.get(leafIndex);
+    if (!leaf) {
+      if (!hasSecretFor(source, leafIndex)) continue;
+      const derived = leafRatchets(source, leafIndex);
+      leaf = derived.leaf;
+      // Later senders derive from the siblings' secrets kept on the way down.
+      source = { ...source, nodeSecrets: derived.nodeSecrets };
+    }
+    if (leaf.application) kept.push([leafIndex, { application: leaf.application }]);
+  }
+  return {
+    ...tree,
+    nodeSecrets: PersistentArray.filled(math.nodeWidth(tree.leafCount), undefined),
+    ratchets: PersistentArray.filled<LeafRatchets | undefined>(tree.leafCount, undefined).with(
+      kept,
+    ),
+  };
+}
+
+function ratchetOf(leaf: LeafRatchets, leafIndex: number, type: RatchetType): HashRatchet {
+  const ratchet = leaf[type];
+  if (!ratchet) throw deleted(leafIndex, type);
+  return ratchet;
+}
+
+function deleted(leafIndex: number, type: RatchetType): MlsError {
+  return new MlsError(
+    'RATCHET_DELETED',
+    `the ${type} ratchet of leaf ${leafIndex} was deleted: this tree keeps no keys for it`,
+  );
+}
+
+/** Whether a node on the root path of an unused leaf still holds the secret it derives from. */
+function hasSecretFor(tree: SecretTree, leafIndex: number): boolean {
+  const root = math.root(tree.leafCount);
+  for (let node = math.leafToNode(leafIndex); ; node = math.parent(node, tree.leafCount)) {
+    if (tree.nodeSecrets.get(node) !== undefined) return true;
+    if (node === root) return false;
+  }
 }
 
 function checkLeaf(tree: SecretTree, leafIndex: number): void {
@@ -194,9 +263,13 @@ function leafRatchets(
   let node = target;
   let secret = tree.nodeSecrets.get(node);
   while (secret === undefined) {
-    // Unreachable while the invariant holds: the root path of an unused leaf keeps one secret.
+    // The root path of an unused leaf keeps one secret, unless the tree was cut down to some
+    // senders (`retainApplicationRatchets`): then this leaf's ratchets were deleted.
     if (node === math.root(leafCount)) {
-      throw new MlsError('INVALID_STATE', `no secret left for leaf ${leafIndex}`);
+      throw new MlsError(
+        'RATCHET_DELETED',
+        `the ratchets of leaf ${leafIndex} were deleted: this tree keeps no keys for it`,
+      );
     }
     node = math.parent(node, leafCount);
     secret = tree.nodeSecrets.get(node);

@@ -62,12 +62,52 @@ function decodeSparse<T>(
   return PersistentArray.filled<T | undefined>(length, undefined).with(entries);
 }
 
-export function encodeSecretTree(w: Writer, tree: SecretTree): void {
+/**
+ * How a leaf's ratchets are written. `full` (a group state's tree): both ratchets, always
+ * present. `partial` (an epoch reader's tree): each ratchet optional, as
+ * `retainApplicationRatchets` leaves them.
+ */
+export type SecretTreeFormat = 'full' | 'partial';
+
+const fullLeafCodec: Codec<LeafRatchets> = {
+  encode(w, leaf) {
+    for (const ratchet of [leaf.handshake, leaf.application]) {
+      if (!ratchet) {
+        throw new MlsError(
+          'INVALID_STATE',
+          'a tree with deleted ratchets needs the partial format',
+        );
+      }
+      ratchetCodec.encode(w, ratchet);
+    }
+  },
+  decode: (r) => ({ handshake: ratchetCodec.decode(r), application: ratchetCodec.decode(r) }),
+};
+
+const partialLeafCodec: Codec<LeafRatchets> = {
+  encode(w, leaf) {
+    w.optional(leaf.handshake, ratchetCodec.encode);
+    w.optional(leaf.application, ratchetCodec.encode);
+  },
+  decode(r) {
+    const handshake = r.optional(ratchetCodec.decode);
+    const application = r.optional(ratchetCodec.decode);
+    return { ...(handshake && { handshake }), ...(application && { application }) };
+  },
+};
+
+const leafCodecs: Record<SecretTreeFormat, Codec<LeafRatchets>> = {
+  full: fullLeafCodec,
+  partial: partialLeafCodec,
+};
+
+export function encodeSecretTree(
+  w: Writer,
+  tree: SecretTree,
+  format: SecretTreeFormat = 'full',
+): void {
   encodeSparse(w, tree.nodeSecrets, (w, secret) => w.opaque(secret));
-  encodeSparse(w, tree.ratchets, (w, leaf: LeafRatchets) => {
-    ratchetCodec.encode(w, leaf.handshake);
-    ratchetCodec.encode(w, leaf.application);
-  });
+  encodeSparse(w, tree.ratchets, leafCodecs[format].encode);
 }
 
 export function decodeSecretTree(
@@ -75,12 +115,10 @@ export function decodeSecretTree(
   suite: CipherSuite,
   leafCount: number,
   window: { maxForwardDistance: number; outOfOrderTolerance: number },
+  format: SecretTreeFormat = 'full',
 ): SecretTree {
   const nodeSecrets = decodeSparse(r, math.nodeWidth(leafCount), (r) => r.opaque());
-  const ratchets = decodeSparse(r, leafCount, (r) => ({
-    handshake: ratchetCodec.decode(r),
-    application: ratchetCodec.decode(r),
-  }));
+  const ratchets = decodeSparse(r, leafCount, leafCodecs[format].decode);
   return {
     suite,
     leafCount,

@@ -19,8 +19,16 @@ import {
   type GroupState,
   type MlsMessage,
 } from '../src/index.js';
+import { Writer } from '../src/codec/index.js';
+import { epochReaderHoldings } from '../src/group/epochReader.js';
+import { groupContextCodec } from '../src/messages/groupContext.js';
+import { leafNodeCodec } from '../src/messages/leafNode.js';
+import { takeKey, type SecretTree } from '../src/secretTree.js';
+import { encodeSecretTree } from '../src/secretTreeCodec.js';
+import * as math from '../src/tree/math.js';
 import { utf8 } from '../src/util/bytes.js';
 import { PROVIDERS } from './providers.js';
+import { findBytes } from './support/bytesIn.js';
 import { commitAll, expectMlsError, groupOf, suiteFor } from './support/clients.js';
 
 const suite = suiteFor(1, nodeCrypto);
@@ -243,5 +251,223 @@ describe('a member state reduced to a reader, and readers persisted', () => {
       () => deserializeEpochReader(nodeCrypto, serializeEpochReader(reduced).subarray(0, 40)),
       'TRUNCATED',
     );
+  });
+});
+
+describe('findBytes (test support)', () => {
+  test('finds bytes in objects, arrays, Maps, Sets and views, and only in the viewed bytes', () => {
+    const needle = Uint8Array.of(9, 8, 7, 6);
+    const backing = Uint8Array.of(1, 9, 8, 7, 6, 2);
+    class Holder {
+      constructor(private readonly inside: unknown) {}
+      has = () => this.inside !== undefined;
+    }
+    const cases: [unknown, string][] = [
+      [{ a: { b: [1, backing] } }, '$.a.b.1'],
+      [new Map([[backing, 1]]), '$<Map key 0>'],
+      [new Map([[1, [backing]]]), '$<Map value 0>.0'],
+      [new Set([backing]), '$<Set 0>'],
+      [new DataView(backing.buffer, 1, 4), '$'],
+      [backing.buffer, '$'],
+      [new Uint32Array(backing.slice(1, 5).buffer), '$'],
+      [new Holder(backing.subarray(1, 5)), '$.inside'],
+    ];
+    for (const [root, path] of cases) {
+      assert.equal(findBytes(root, needle), path);
+    }
+    const cyclic: { self?: unknown; data: Uint8Array } = { data: backing.subarray(0, 4) };
+    cyclic.self = cyclic;
+    assert.equal(findBytes(cyclic, needle), undefined, 'the view ends before the last byte');
+    assert.equal(findBytes(new WeakMap([[{}, backing]]), needle), undefined);
+    assert.throws(() => findBytes(backing, new Uint8Array(0)), RangeError);
+  });
+});
+
+describe('a reader from a state keeps no handshake or own keys', () => {
+  const names = ['alice', 'bob', 'carol', 'dave'];
+  const [ALICE, BOB, CAROL, DAVE] = [0, 1, 2, 3] as const;
+
+  /** Bob's state after traffic of everyone but Dave, with encrypted handshake messages. */
+  function scene() {
+    const states = groupOf(suite, names).map((s) => ({
+      ...s,
+      config: { ...s.config, encryptHandshake: true },
+    }));
+    const talkers = states.slice(0, 3);
+    const sent = talk(talkers, 9); // alice, bob, carol, three each
+    states.splice(0, 3, ...talkers);
+    let bob = states[BOB]!;
+    // Carol's first message is late: Bob keeps its key as a skipped one.
+    const late = sent.find(([who]) => who === CAROL)!;
+    for (const entry of sent) {
+      const [who, , message] = entry;
+      if (who === BOB || entry === late) continue;
+      const r = processMessage(bob, message);
+      assert.equal(r.kind, 'application');
+      bob = (r as { state: GroupState }).state;
+    }
+    // Later messages, one of each, for reading from the reader (Bob's sent before the proposals,
+    // after which he may not send).
+    states[BOB] = bob;
+    const later = [late, ...talk(states, 4)];
+    // Handshake keys used on both sides: Alice's second proposal, received first by Bob.
+    const first = proposeUpdate(states[ALICE]!);
+    const second = proposeUpdate(first.state);
+    assert.equal(second.message.wireFormat, WireFormat.mls_private_message);
+    const received = processMessage(bob, second.message);
+    assert.equal(received.kind, 'proposal');
+    bob = (received as { state: GroupState }).state;
+    return { bob, later, proposal: first.message };
+  }
+
+  /** What must not outlive Bob's state in a reader of it, by name. */
+  function forbidden(bob: GroupState): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    const tree: SecretTree = bob.secretTree;
+    const addRatchet = (
+      name: string,
+      r:
+        | {
+            secret: Uint8Array;
+            skipped: ReadonlyMap<number, { key: Uint8Array; nonce: Uint8Array }>;
+          }
+        | undefined,
+    ) => {
+      assert.ok(r, `${name} exists in the state`);
+      out.set(`${name} secret`, r.secret);
+      for (const [g, k] of r.skipped) {
+        out.set(`${name} skipped ${g} key`, k.key);
+        out.set(`${name} skipped ${g} nonce`, k.nonce);
+      }
+    };
+    for (let leaf = 0; leaf < tree.leafCount; leaf++) {
+      let ratchets = tree.ratchets.get(leaf);
+      if (!ratchets && bob.tree.leaf(leaf)) {
+        // Dave's ratchets are not derived in Bob's state yet: derive them as a reader would.
+        ratchets = takeKey(tree, leaf, 'application', 0).tree.ratchets.get(leaf);
+      }
+      if (!ratchets) continue;
+      addRatchet(`leaf ${leaf} handshake`, ratchets.handshake);
+      if (leaf === bob.ownLeaf) addRatchet(`own leaf ${leaf} application`, ratchets.application);
+    }
+    for (let node = 0; node < math.nodeWidth(tree.leafCount); node++) {
+      const secret = tree.nodeSecrets.get(node);
+      if (secret) out.set(`node ${node} secret`, secret);
+    }
+    for (const [name, secret] of Object.entries(bob.secrets)) {
+      if (name !== 'senderDataSecret') out.set(`epoch ${name}`, secret);
+    }
+    out.set('signature private key', bob.signaturePrivateKey);
+    for (const node of bob.privateKeys.nodes) {
+      out.set(`HPKE private key of node ${node}`, bob.privateKeys.get(node)!.privateKey);
+    }
+    return out;
+  }
+
+  function assertHoldsNone(what: string, reader: EpochReader, secrets: Map<string, Uint8Array>) {
+    const bytes = serializeEpochReader(reader);
+    const live = { reader, holdings: epochReaderHoldings(reader) };
+    assert.ok(live.holdings, 'a reader of this engine');
+    for (const [name, secret] of secrets) {
+      assert.equal(
+        findBytes(bytes, secret),
+        undefined,
+        `${what}: ${name} in the serialised reader`,
+      );
+      assert.equal(findBytes(live, secret), undefined, `${what}: ${name} in the live reader`);
+    }
+  }
+
+  test('no handshake ratchet, own ratchet, node secret, epoch secret or private key', () => {
+    const { bob, later } = scene();
+    const secrets = forbidden(bob);
+    // Handshake ratchets of all four members (Alice's with a kept key), Bob's own ratchet.
+    for (const name of [
+      'leaf 0 handshake secret',
+      'leaf 0 handshake skipped 0 key',
+      'leaf 0 handshake skipped 0 nonce',
+      'leaf 1 handshake secret',
+      'own leaf 1 application secret',
+      'leaf 2 handshake secret',
+      'leaf 3 handshake secret',
+      'epoch encryptionSecret',
+      'epoch initSecret',
+      'epoch exporterSecret',
+      'epoch resumptionPsk',
+      'signature private key',
+    ]) {
+      assert.ok(secrets.has(name), `${name} is among ${[...secrets.keys()].join(', ')}`);
+    }
+    assert.ok([...secrets.keys()].some((name) => name.startsWith('node ')));
+    assert.ok([...secrets.keys()].some((name) => name.startsWith('HPKE private key')));
+
+    const reader = epochReaderFromState(bob);
+    assertHoldsNone('from the state', reader, secrets);
+    const restored = deserializeEpochReader(nodeCrypto, serializeEpochReader(reader));
+    assertHoldsNone('restored', restored, secrets);
+
+    // The search sees the tree: the other members' application ratchets are held, as they must.
+    const held = epochReaderHoldings(reader)!.secretTree;
+    const aliceApplication = held.ratchets.get(ALICE)!.application!.secret;
+    assert.deepEqual(aliceApplication, bob.secretTree.ratchets.get(ALICE)!.application!.secret);
+    assert.ok(findBytes(serializeEpochReader(reader), aliceApplication));
+    assert.ok(findBytes(epochReaderHoldings(reader), aliceApplication));
+    assert.ok(findBytes(epochReaderHoldings(reader), bob.secrets.senderDataSecret));
+
+    // It reads the others' messages, also after use and restored; what it deleted is refused.
+    let next: EpochReader = restored;
+    for (const [who, words, message] of later) {
+      if (who === BOB) {
+        expectMlsError(() => reader.decrypt(message), 'RATCHET_DELETED');
+        expectMlsError(() => restored.decrypt(message), 'RATCHET_DELETED');
+        continue;
+      }
+      assert.equal(text(reader.decrypt(message).data), words);
+      const read = next.decrypt(message);
+      assert.equal(text(read.data), words);
+      assert.ok([ALICE, CAROL, DAVE].includes(read.senderLeaf as 0 | 2 | 3));
+      next = read.reader;
+      assertHoldsNone('after reading', next, secrets);
+    }
+  });
+
+  test('a handshake message is refused before any key is looked for', () => {
+    const { bob, proposal } = scene();
+    expectMlsError(() => epochReaderFromState(bob).decrypt(proposal), 'WRONG_CONTENT_TYPE');
+  });
+
+  test('a legacy reader (format 1, the whole secret tree) is cut down when read', () => {
+    const { bob, later } = scene();
+    const w = new Writer(1024);
+    w.u16(1);
+    w.u16(bob.suite.id);
+    groupContextCodec.encode(w, bob.context);
+    w.opaque(bob.secrets.senderDataSecret);
+    w.u32(bob.tree.leafCount);
+    w.u32(bob.secretTree.maxForwardDistance);
+    w.u32(bob.secretTree.outOfOrderTolerance);
+    w.vector([...bob.tree.members()], (w, [leafIndex, leaf]) => {
+      w.u32(leafIndex);
+      leafNodeCodec.encode(w, leaf);
+    });
+    encodeSecretTree(w, bob.secretTree);
+    const legacy = deserializeEpochReader(nodeCrypto, w.finish());
+    // It does not know its own leaf, so Bob's application ratchet stays; nothing else forbidden.
+    const secrets = forbidden(bob);
+    for (const name of secrets.keys()) if (name.startsWith('own leaf')) secrets.delete(name);
+    assertHoldsNone('legacy', legacy, secrets);
+    for (const [who, words, message] of later) {
+      if (who !== BOB) assert.equal(text(legacy.decrypt(message).data), words);
+    }
+  });
+
+  test('a reader from backed-up secrets keeps its whole tree, and persists', () => {
+    const { bob, later } = scene();
+    const backup = readerOf(bob);
+    const restored = deserializeEpochReader(nodeCrypto, serializeEpochReader(backup));
+    assert.ok(findBytes(epochReaderHoldings(restored), bob.secrets.encryptionSecret));
+    for (const [, words, message] of later) {
+      assert.equal(text(restored.decrypt(message).data), words);
+    }
   });
 });

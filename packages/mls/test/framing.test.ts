@@ -40,6 +40,7 @@ import { ProposalType } from '../src/messages/proposals.js';
 import {
   createSecretTree,
   nextGeneration,
+  retainApplicationRatchets,
   takeKey,
   takeNextKey,
   type SecretTree,
@@ -385,7 +386,7 @@ describe('PrivateMessage', () => {
     }
     for (const m of messages) expectMlsError('GENERATION_REUSED', () => receive(fx, tree, m));
     // Every skipped key has been used, so none is left.
-    assert.equal(tree.ratchets.get(SENDER)!.application.skipped.size, 0);
+    assert.equal(tree.ratchets.get(SENDER)!.application!.skipped.size, 0);
   });
 
   test('a generation too far ahead is GENERATION_TOO_FAR', () => {
@@ -404,7 +405,7 @@ describe('PrivateMessage', () => {
     const newest = receive(fx, fx.tree, messages[5]!);
     // Only the keys of generations 3 and 4 were kept.
     assert.deepEqual(
-      [...newest.secretTree.ratchets.get(SENDER)!.application.skipped.keys()],
+      [...newest.secretTree.ratchets.get(SENDER)!.application!.skipped.keys()],
       [3, 4],
     );
     expectMlsError('GENERATION_TOO_OLD', () => receive(fx, newest.secretTree, messages[2]!));
@@ -633,7 +634,7 @@ describe('SecretTree', () => {
     // Leaf 7 is node 14, below 11 → 13: 11's secret is replaced by those of 9 and then 12.
     assert.deepEqual(held(leaf7), [5, 9, 12]);
     // The ratchet secret moves on with each key; the taken key is not kept anywhere.
-    const r0 = leaf7.ratchets.get(0)!.handshake;
+    const r0 = leaf7.ratchets.get(0)!.handshake!;
     assert.equal(r0.generation, 1);
     assert.equal(r0.skipped.size, 0);
   });
@@ -641,10 +642,10 @@ describe('SecretTree', () => {
   test('skipped keys are bounded by the out-of-order tolerance', () => {
     const fx = fixture(nodeCrypto, 1, { outOfOrderTolerance: 3 });
     const far = takeKey(fx.tree, OTHER, 'application', 500).tree;
-    assert.deepEqual([...far.ratchets.get(OTHER)!.application.skipped.keys()], [497, 498, 499]);
+    assert.deepEqual([...far.ratchets.get(OTHER)!.application!.skipped.keys()], [497, 498, 499]);
     const none = fixture(nodeCrypto, 1, { outOfOrderTolerance: 0 });
     const ahead = takeKey(none.tree, OTHER, 'application', 10).tree;
-    assert.equal(ahead.ratchets.get(OTHER)!.application.skipped.size, 0);
+    assert.equal(ahead.ratchets.get(OTHER)!.application!.skipped.size, 0);
     expectMlsError('GENERATION_TOO_OLD', () => takeKey(ahead, OTHER, 'application', 9));
   });
 
@@ -652,9 +653,62 @@ describe('SecretTree', () => {
     const fx = fixture();
     expectMlsError('GENERATION_TOO_FAR', () => takeKey(fx.tree, SENDER, 'handshake', 1001));
     const tree = takeKey(fx.tree, SENDER, 'handshake', 1000).tree;
-    assert.equal(tree.ratchets.get(SENDER)!.handshake.skipped.size, 128);
+    assert.equal(tree.ratchets.get(SENDER)!.handshake!.skipped.size, 128);
     expectMlsError('GENERATION_TOO_OLD', () => takeKey(tree, SENDER, 'handshake', 871));
     takeKey(tree, SENDER, 'handshake', 872);
+  });
+
+  test('cut down to some senders: their application keys only, nothing to derive the rest', () => {
+    const fx = fixture(nodeCrypto, 1, { outOfOrderTolerance: 4 });
+    // SENDER has sent generations 0-2 (2 taken, 0-1 kept as skipped) and one handshake message.
+    const used = takeKey(takeKey(fx.tree, SENDER, 'application', 2).tree, SENDER, 'handshake', 0);
+    const full = used.tree;
+    const cut = retainApplicationRatchets(full, [SENDER, OTHER]);
+    assert.equal(fx.tree.ratchets.get(OTHER), undefined, 'the given trees are left as they were');
+    assert.ok(full.ratchets.get(SENDER)!.handshake);
+
+    const heldNodes = Array.from({ length: math.nodeWidth(LEAVES) }, (_, i) => i).filter(
+      (i) => cut.nodeSecrets.get(i) !== undefined,
+    );
+    assert.deepEqual(heldNodes, []);
+    for (let leaf = 0; leaf < LEAVES; leaf++) {
+      const ratchets = cut.ratchets.get(leaf);
+      if (leaf === SENDER || leaf === OTHER) {
+        assert.deepEqual(Object.keys(ratchets!), ['application']);
+      } else {
+        assert.equal(ratchets, undefined);
+      }
+    }
+    // The same application keys as the whole tree, used ones still used.
+    for (const [leaf, generation] of [
+      [SENDER, 1],
+      [SENDER, 3],
+      [OTHER, 0],
+      [OTHER, 7],
+    ] as const) {
+      assert.deepEqual(
+        takeKey(cut, leaf, 'application', generation).key,
+        takeKey(full, leaf, 'application', generation).key,
+      );
+    }
+    expectMlsError('GENERATION_REUSED', () => takeKey(cut, SENDER, 'application', 2));
+    assert.equal(nextGeneration(cut, SENDER, 'application'), 3);
+    // Everything else is refused as deleted.
+    expectMlsError('RATCHET_DELETED', () => takeKey(cut, SENDER, 'handshake', 1));
+    expectMlsError('RATCHET_DELETED', () => takeKey(cut, OTHER, 'handshake', 0));
+    expectMlsError('RATCHET_DELETED', () => takeKey(cut, 0, 'application', 0));
+    expectMlsError('RATCHET_DELETED', () => takeNextKey(cut, 0, 'application'));
+    expectMlsError('RATCHET_DELETED', () => nextGeneration(cut, SENDER, 'handshake'));
+    expectMlsError('RATCHET_DELETED', () => nextGeneration(cut, 0, 'application'));
+    expectMlsError('INVALID_SENDER', () => retainApplicationRatchets(full, [LEAVES]));
+    // Cutting again keeps what is left; a sender not kept before stays without keys.
+    const again = retainApplicationRatchets(cut, [SENDER, 0]);
+    assert.deepEqual(
+      takeKey(again, SENDER, 'application', 3).key,
+      takeKey(full, SENDER, 'application', 3).key,
+    );
+    expectMlsError('RATCHET_DELETED', () => takeKey(again, 0, 'application', 0));
+    expectMlsError('RATCHET_DELETED', () => takeKey(again, OTHER, 'application', 0));
   });
 
   test('a leaf outside the tree is INVALID_SENDER', () => {

@@ -3,6 +3,9 @@
  * holds instead of a group state. It can decrypt and verify the epoch's PrivateMessage
  * application messages, and nothing more: it has no init_secret, exporter, external or
  * resumption secret and no private key, so it cannot follow a commit, send, or join.
+ * A reader made from a member's own state (`epochReaderFromState`) holds less still: only the
+ * other members' application ratchets, so neither handshake keys nor the member's own sending
+ * keys outlive the state.
  *
  * A reader is an immutable value like a `GroupState`: decrypting returns the content and the
  * reader with that message's key used up, and the reader it was called on is left as it was.
@@ -18,7 +21,7 @@ import type { MlsMessage } from '../framing/mlsMessage.js';
 import { decryptPrivateMessage } from '../framing/privateMessage.js';
 import { groupContextCodec, type GroupContext } from '../messages/groupContext.js';
 import { leafNodeCodec, type LeafNode } from '../messages/leafNode.js';
-import { createSecretTree, type SecretTree } from '../secretTree.js';
+import { createSecretTree, retainApplicationRatchets, type SecretTree } from '../secretTree.js';
 import { decodeSecretTree, encodeSecretTree } from '../secretTreeCodec.js';
 import type { GroupState } from './state.js';
 
@@ -132,7 +135,7 @@ function isLeafCount(n: number): boolean {
 }
 
 /** What every reader of one epoch shares; only the secret tree differs between them. */
-interface EpochKeys {
+export interface EpochKeys {
   readonly suite: CipherSuite;
   readonly context: GroupContext;
   readonly leafCount: number;
@@ -193,21 +196,44 @@ function reader(epoch: EpochKeys, secretTree: SecretTree): EpochReader {
 }
 
 /**
- * The reader of a member's epoch, keeping the keys the member has already used out of it: what
- * a superseded epoch is reduced to once only its application messages still matter.
+ * The reader of a member's epoch: what a superseded epoch is reduced to once only its
+ * application messages still matter. It holds the sender-data secret, the members' leaves and
+ * the application ratchets of the other members, as far as the state has used them: keys the
+ * member has already used stay out of it. It keeps no handshake ratchet, no node secret of the
+ * secret tree and no ratchet of the member's own leaf (its own messages are known when sent), so
+ * a message it cannot read any more is refused with `RATCHET_DELETED` (`WRONG_CONTENT_TYPE` for
+ * a handshake message, as from every reader).
  */
 export function epochReaderFromState(state: GroupState): EpochReader {
+  const members = new Map(state.tree.members());
   const epoch: EpochKeys = {
     suite: state.suite,
     context: state.context,
     leafCount: state.tree.leafCount,
     senderDataSecret: state.secrets.senderDataSecret,
-    members: new Map(state.tree.members()),
+    members,
   };
-  return reader(epoch, state.secretTree);
+  const others = [...members.keys()].filter((leafIndex) => leafIndex !== state.ownLeaf);
+  return reader(epoch, retainApplicationRatchets(state.secretTree, others));
 }
 
-const READER_FORMAT = 1;
+/**
+ * What a reader holds, for tests that check it holds no more than it should. Not part of the
+ * package's API (not exported from the index).
+ */
+export function epochReaderHoldings(
+  value: EpochReader,
+): { readonly epoch: EpochKeys; readonly secretTree: SecretTree } | undefined {
+  return internals.get(value);
+}
+
+/**
+ * 2: the secret tree in the partial format (ratchets may be deleted). 1, still read: the full
+ * format, written when a reader from a state kept the whole secret tree; such a reader is cut
+ * down to its members' application ratchets when read (it does not know its own leaf).
+ */
+const READER_FORMAT = 2;
+const LEGACY_READER_FORMAT = 1;
 
 /** A reader as bytes, used keys excluded; it holds secrets, so store it as such. */
 export function serializeEpochReader(value: EpochReader): Uint8Array {
@@ -226,14 +252,14 @@ export function serializeEpochReader(value: EpochReader): Uint8Array {
     w.u32(leafIndex);
     leafNodeCodec.encode(w, leaf);
   });
-  encodeSecretTree(w, secretTree);
+  encodeSecretTree(w, secretTree, 'partial');
   return w.finish();
 }
 
 export function deserializeEpochReader(provider: CryptoProvider, bytes: Uint8Array): EpochReader {
   const r = new Reader(bytes);
   const format = r.u16();
-  if (format !== READER_FORMAT) {
+  if (format !== READER_FORMAT && format !== LEGACY_READER_FORMAT) {
     throw new MlsError('UNSUPPORTED_VERSION', `epoch reader format ${format} is not supported`);
   }
   const suite = cipherSuite(r.u16(), provider);
@@ -243,7 +269,13 @@ export function deserializeEpochReader(provider: CryptoProvider, bytes: Uint8Arr
   const window = { maxForwardDistance: r.u32(), outOfOrderTolerance: r.u32() };
   const members = r.vector((r) => [r.u32(), leafNodeCodec.decode(r)] as const);
   if (!isLeafCount(leafCount)) throw new MlsError('INVALID_STATE', `bad leaf count ${leafCount}`);
-  const secretTree = decodeSecretTree(r, suite, leafCount, window);
+  const decoded = decodeSecretTree(
+    r,
+    suite,
+    leafCount,
+    window,
+    format === READER_FORMAT ? 'partial' : 'full',
+  );
   r.done();
   // The same checks as for a fresh reader; then its secret tree replaces the fresh one.
   createEpochReader(
@@ -257,6 +289,13 @@ export function deserializeEpochReader(provider: CryptoProvider, bytes: Uint8Arr
     },
     window,
   );
+  const secretTree =
+    format === READER_FORMAT
+      ? decoded
+      : retainApplicationRatchets(
+          decoded,
+          members.map(([leafIndex]) => leafIndex),
+        );
   return reader(
     { suite, context, leafCount, senderDataSecret, members: new Map(members) },
     secretTree,
