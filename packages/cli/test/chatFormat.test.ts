@@ -5,6 +5,7 @@ import { ClientError, type ClientEvents } from '@trellis/client';
 import { describeError, describeLoginError } from '../src/chat/errors.js';
 import {
   clock,
+  describeCommitRefused,
   describeFork,
   describeInvite,
   describeMembership,
@@ -105,6 +106,29 @@ describe('chat output', () => {
     assert.equal(
       describeSyncError({ error: new ClientError('NETWORK', 'fetch failed'), retryInMs: 2400 }),
       'cannot reach the server (fetch failed); trying again in 2 s.',
+    );
+  });
+
+  test('a refused commit is told as a sentence with its code', () => {
+    const refused = (code: string, reason = 'why') =>
+      describeCommitRefused({ roomId: '!r', eventId: '$c', sender: '@mallory:x', code, reason });
+    assert.equal(
+      refused('KEY_MISMATCH'),
+      'a change to the room’s encryption from @mallory:x was refused: it adds a device under a key that its user did not publish for it: someone posing as that device (KEY_MISMATCH). The room carries on without it.',
+    );
+    for (const code of [
+      'INVALID_RESOLVES',
+      'REMOVAL_UNDONE',
+      'UNKNOWN_DEVICE',
+      'DUPLICATE_IDENTITY',
+      'INVALID_METADATA',
+    ]) {
+      assert.match(refused(code), new RegExp(`^a change .* was refused: it.* \\(${code}\\)\\.`));
+    }
+    // A code without a sentence of its own says the SDK's reason.
+    assert.match(
+      refused('SOMETHING_NEW', 'a new reason\x1b[2J'),
+      /refused: a new reason�\[2J \(SOMETHING_NEW\)/,
     );
   });
 

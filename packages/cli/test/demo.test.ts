@@ -1,7 +1,8 @@
 /**
  * `trellis demo` as a user runs it: a child process through the package's bin script, on its
  * own embedded server. It must exit 0 and its output must show the story: the fork (two tips
- * in a graph), the resolution (one tip), carol shut out, and the history restored from backup.
+ * in a graph), the resolution (one tip) and its checked metadata, forged merges refused, carol
+ * shut out, and the history restored from backup.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -80,8 +81,21 @@ test('trellis demo tells the whole story and exits 0', { timeout: 150_000 }, asy
     afterMerge.join('\n'),
   );
 
-  // Carol removed by a commit, and the message after it out of her reach.
+  // The merge's signed place in the graph, checked; a forged merge of a merged epoch refused.
+  assert.match(stdout, /its signed commit data names its base, epoch \d+ of \S+ \(\$/);
+  assert.match(stdout, /both commits sign the epoch they build on/);
+  for (const device of ['alice/laptop', 'alice/phone', 'carol/laptop']) {
+    assert.match(stdout, new RegExp(`${device} refused it: INVALID_RESOLVES`));
+  }
+
+  // Carol removed by a commit that raced her own update: the merge builds on the removal and
+  // keeps her out, and a forged merge keeping her is refused.
   assert.match(stdout, /: removes carol\/laptop/);
+  assert.match(stdout, /: merges epoch \d+ of carol\/laptop/);
+  assert.match(stdout, /carol\/laptop’s branch did not win/);
+  for (const device of ['alice/laptop', 'bob/laptop']) {
+    assert.match(stdout, new RegExp(`${device} refused it: REMOVAL_UNDONE`));
+  }
   assert.match(stdout, /carol\/laptop’s client never received it/);
   assert.match(stdout, /it cannot decrypt it: NOT_A_MEMBER/);
 

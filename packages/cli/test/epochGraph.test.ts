@@ -12,25 +12,29 @@ function node(
 ): EpochNode {
   return {
     id: { epoch: BigInt(epoch), creator },
-    key: `${epoch} ${creator}`,
+    key: event,
     commitEvent: event,
+    tag: '',
     ...(base !== undefined && { base }),
     resolves,
     members: new Map([[creator, 0]]),
+    added: [],
+    removed: [],
     held: { kind: 'none' },
     mine: false,
+    generation: epoch,
   };
 }
 
 test('a fork opens a lane and its resolution closes it', () => {
   const nodes = [
     node(0, 'a|L', '$0'),
-    node(1, 'a|P', '$1a', '0 a|L'),
-    node(1, 'b|D', '$1b', '0 a|L'),
-    node(2, 'b|D', '$2', '1 b|D', ['1 a|P']),
-    node(3, 'a|L', '$3', '2 b|D'),
+    node(1, 'a|P', '$1a', '$0'),
+    node(1, 'b|D', '$1b', '$0'),
+    node(2, 'b|D', '$2', '$1b', ['$1a']),
+    node(3, 'a|L', '$3', '$2'),
   ];
-  const drawn = drawEpochGraph(nodes, { current: '3 a|L' }).split('\n');
+  const drawn = drawEpochGraph(nodes, { current: '$3' }).split('\n');
   assert.deepEqual(
     drawn.map((line) => line.replace(/ {3}\(.*\)$/, '')),
     [
@@ -50,10 +54,10 @@ test('a fork opens a lane and its resolution closes it', () => {
 test('three concurrent commits on one epoch, then one resolution of all of them', () => {
   const nodes = [
     node(4, 'a|L', '$4'),
-    node(5, 'x|1', '$5x', '4 a|L'),
-    node(5, 'y|1', '$5y', '4 a|L'),
-    node(5, 'z|1', '$5z', '4 a|L'),
-    node(6, 'y|1', '$6', '5 y|1', ['5 x|1', '5 z|1']),
+    node(5, 'x|1', '$5x', '$4'),
+    node(5, 'y|1', '$5y', '$4'),
+    node(5, 'z|1', '$5z', '$4'),
+    node(6, 'y|1', '$6', '$5y', ['$5x', '$5z']),
   ];
   const drawn = drawEpochGraph(nodes).split('\n');
   assert.deepEqual(

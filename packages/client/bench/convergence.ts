@@ -27,6 +27,10 @@ import {
 
 export const suite = cipherSuite(1, nodeCrypto);
 
+/** Every bench device's signature key, as its user would publish it. */
+const published = new Map<string, Uint8Array>();
+const deviceKeys = (identity: string) => published.get(identity) ?? null;
+
 /** One device, driven by the bench. */
 export class BenchDevice {
   group: DmlsGroup | undefined;
@@ -40,7 +44,9 @@ export class BenchDevice {
   constructor(
     readonly identity: string,
     readonly roomId: string,
-  ) {}
+  ) {
+    published.set(identity, this.keys.publicKey);
+  }
 
   get userId(): string {
     return this.identity.slice(0, this.identity.lastIndexOf('|'));
@@ -63,12 +69,13 @@ export class BenchDevice {
     const refs = welcome.message.welcome.secrets.map((s) => toHex(s.newMember));
     const bundle = refs.map((r) => this.bundles.get(r)).find((b) => b !== undefined);
     if (!bundle) return false;
-    if (this.group) this.group.addWelcome(welcome, bundle, nodeCrypto, Date.now());
+    if (this.group) this.group.addWelcome(welcome, bundle, Date.now());
     else {
       this.group = DmlsGroup.fromWelcome({
         roomId: this.roomId,
         identity: this.identity,
         provider: nodeCrypto,
+        deviceKeys,
         welcome,
         bundle,
       });
@@ -120,7 +127,7 @@ async function catchUp(room: Room, device: BenchDevice): Promise<void> {
 async function commitFrom(room: Room, device: BenchDevice, plan?: ResolutionPlan): Promise<string> {
   const group = device.group!;
   const started = performance.now();
-  const p = plan ?? { base: group.current().id, resolves: [], remove: [], add: [] };
+  const p = plan ?? { baseKey: group.current().key, resolveKeys: [], remove: [], add: [] };
   const keyPackages = p.add.length > 0 ? await room.transport.claim(device, p.add) : new Map();
   const made = group.commit(p, keyPackages);
   device.busyMs += performance.now() - started;
@@ -157,7 +164,7 @@ export async function settle(
     await readAll(room);
     if (convergedAt === undefined && converged(room)) convergedAt = round;
     const plans = room.devices
-      .map((d) => ({ d, plan: d.group?.planResolution(room.roomDevices) }))
+      .map((d) => ({ d, plan: d.group?.planResolution({ devices: room.roomDevices }) }))
       .filter(
         (x): x is { d: BenchDevice; plan: ResolutionPlan } =>
           x.plan !== undefined && x.plan !== 'wait',
@@ -217,6 +224,7 @@ export async function buildGroup(
     roomId: creator.roomId,
     identity: creator.identity,
     provider: nodeCrypto,
+    deviceKeys,
     suite: 1,
     createEventId,
     signatureKeyPair: creator.keys,
@@ -225,9 +233,12 @@ export async function buildGroup(
   const others = room.roomDevices.filter((id) => id !== creator.identity);
   for (let i = 0; i < others.length; i += batch) {
     const add = others.slice(i, i + batch);
+    const current = creator.group.current();
     await commitFrom(room, creator, {
-      base: creator.group.current().id,
+      base: current.id,
+      baseKey: current.key,
       resolves: [],
+      resolveKeys: [],
       remove: [],
       add,
       selfUpdate: false,

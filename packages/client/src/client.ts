@@ -10,15 +10,13 @@
  */
 import {
   deviceOf,
-  parsePlaintext,
-  parseRoomEvent,
+  DmlsError,
   parseWelcome,
   ROOM_EVENT_TYPE,
   type RetentionPolicy,
 } from '@trellis/dmls';
 import {
   cipherSuite,
-  CredentialType,
   nodeCrypto,
   parseAlgorithm,
   roomAlgorithm,
@@ -28,8 +26,8 @@ import {
   type CryptoProvider,
   type EpochReader,
 } from '@trellis/mls';
-import { epochSessionId } from '@trellis/backup';
 import { KeyBackup, type BackupInfo, type EnableBackupOptions } from './backup.js';
+import { DeviceKeyLookup } from './deviceKeyLookup.js';
 import { DeviceDirectory, deviceKeys } from './devices.js';
 import { ClientError } from './errors.js';
 import { Emitter, type ClientEvents } from './events.js';
@@ -52,7 +50,9 @@ import {
 import type { GroupMetadata } from './metadata.js';
 import { Room, type RoomContext } from './rooms.js';
 import type { AccountRecord, Store } from './store.js';
+import { readHistory } from './backupHistory.js';
 import { SyncLoop } from './sync.js';
+import { eventsAfter, gapEvents } from './timeline.js';
 
 export const DEFAULT_SUITE: CipherSuiteId = 1;
 
@@ -79,6 +79,13 @@ export interface ClientOptions {
   readonly maxBackfill?: number;
   /** Devices added per commit (default 50: commits stay well under the 64 KiB event limit). */
   readonly maxAddsPerCommit?: number;
+  /** Least time between two rejoin requests of this device in one room (default 10 min). */
+  readonly rejoinIntervalMs?: number;
+  /**
+   * How long a device joined to a room, and never in its group, waits for a Welcome before it
+   * asks to be added with a rejoin request (default 60 s).
+   */
+  readonly welcomeWaitMs?: number;
   readonly retry?: Partial<RetryPolicy>;
   readonly fetch?: typeof fetch;
   readonly onRetry?: (info: RetryInfo) => void;
@@ -149,6 +156,9 @@ export class Client {
   private refreshing: Promise<void> | undefined;
   private backupFlush: Promise<void> | undefined;
   private started = false;
+  /** Errors met while loading the store: told to the first `error` listener, or at `start`. */
+  private readonly early: { error: unknown; context: string }[] = [];
+  private loading = true;
   /** Welcomes processed during the current sync answer: room → the commit they came from. */
   private readonly catchUps = new Map<string, string>();
 
@@ -205,6 +215,10 @@ export class Client {
       maxBackfill: options.maxBackfill ?? 1000,
       maxAddsPerCommit: options.maxAddsPerCommit ?? 50,
       directory: this.directory,
+      keyLookup: new DeviceKeyLookup(this.directory),
+      rejoinIntervalMs: options.rejoinIntervalMs ?? 10 * 60_000,
+      welcomeWaitMs: options.welcomeWaitMs ?? 60_000,
+      localKeyPackage: () => this.stock.local(),
       backup: this.backup,
       events: this.events,
       refreshDevices: () => this.refreshDevices(),
@@ -231,6 +245,7 @@ export class Client {
     }
     // Device lists may have changed while this client was not running.
     for (const room of this.rooms.values()) this.directory.markDirty(room.joinedUsers());
+    this.loading = false;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -307,7 +322,13 @@ export class Client {
     name: K,
     listener: (event: ClientEvents[K]) => void,
   ): () => void {
-    return this.events.on(name, listener);
+    const off = this.events.on(name, listener);
+    if (name === 'error') this.tellEarlyErrors();
+    return off;
+  }
+
+  private tellEarlyErrors(): void {
+    for (const e of this.early.splice(0)) this.reportError(e.error, e.context);
   }
 
   once<K extends keyof ClientEvents>(
@@ -322,7 +343,9 @@ export class Client {
   }
 
   private reportError(error: unknown, context: string): void {
-    this.events.emit('error', { error, context });
+    // While the store is loaded no listener can be there yet: told to the first one.
+    if (this.loading) this.early.push({ error, context });
+    else this.events.emit('error', { error, context });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -332,6 +355,7 @@ export class Client {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.tellEarlyErrors();
     if (this.lifetime.signal.aborted) this.lifetime = new AbortController();
     this.http.defaultSignal = this.lifetime.signal;
     for (const room of this.rooms.values()) room.resume();
@@ -419,12 +443,16 @@ export class Client {
         if (welcomedAt !== undefined && next !== undefined) {
           // Everything from the commit that added this device on, this answer's timeline included.
           this.catchUps.delete(t.room.roomId);
-          await t.room.receive(await t.room.eventsAfter(welcomedAt, next), 'live');
+          await t.room.receive(
+            await eventsAfter(this.http, t.room.roomId, welcomedAt, next),
+            'live',
+          );
           return;
         }
         const maxGap = this.options.maxGapFill ?? 1000;
         if (t.limited && since !== undefined && t.prevBatch !== undefined && maxGap > 0) {
-          await t.room.receive(await t.room.gap(t.prevBatch, since, maxGap), 'live');
+          const gap = await gapEvents(this.http, t.room.roomId, t.prevBatch, since, maxGap);
+          await t.room.receive(gap, 'live');
         }
         await t.room.receive(t.events, 'live');
       });
@@ -451,6 +479,9 @@ export class Client {
       ),
     );
     await this.guardAsync('device lists', () => this.refreshDevices());
+    for (const room of this.rooms.values()) {
+      await this.guardAsync(`waiting events of ${room.roomId}`, () => room.retryWaiting());
+    }
     this.prune();
     for (const room of this.rooms.values()) room.schedule();
   }
@@ -584,7 +615,20 @@ export class Client {
     if (welcome.message.wireFormat !== WireFormat.mls_welcome) return false;
     const found = this.stock.find(welcome.message.welcome.secrets.map((s) => s.newMember));
     if (!found) return false; // for other devices, or its KeyPackage was already used
-    room.acceptWelcome(welcome, found.bundle);
+    try {
+      room.acceptWelcome(welcome, found.bundle);
+    } catch (error) {
+      if (!waitsForDevices(error)) throw error;
+      // The tree names devices whose keys were not fetched yet (the lookup marked their users).
+      await this.refreshDevices();
+      try {
+        room.acceptWelcome(welcome, found.bundle);
+      } catch (again) {
+        if (!waitsForDevices(again)) throw again;
+        this.keepPendingWelcome({ sender, content, at: receivedAt });
+        return false;
+      }
+    }
     this.stock.used(found.record);
     this.catchUps.set(room.roomId, welcome.commitEvent);
     return true;
@@ -803,96 +847,16 @@ export class Client {
       const readers = new Map<string, EpochReader>();
       for (const [sessionId, e] of restored.get(room.roomId)?.epochs ?? [])
         readers.set(sessionId, e.reader);
-      for (const event of await this.history(room.roomId)) {
-        const read = this.readFromBackup(room, event, readers);
-        if (read === 'read') messages++;
-        else if (read === 'unreadable') unreadable++;
-      }
+      const read = await readHistory(this.http, this.events, room, readers, MAX_HISTORY);
+      messages += read.messages;
+      unreadable += read.unreadable;
     }
     onProgress({ step: 'history', done: joined.length, total: joined.length });
     return { epochs, messages, unreadable };
   }
+}
 
-  /** Every event of a room this user may see, oldest first. */
-  private async history(roomId: string): Promise<ClientEvent[]> {
-    const out: ClientEvent[] = [];
-    let from: string | undefined;
-    do {
-      const page = await this.http.messages(roomId, {
-        dir: 'b',
-        limit: 100,
-        ...(from !== undefined && { from }),
-      });
-      out.push(...page.chunk);
-      from = page.end;
-    } while (from !== undefined && out.length < MAX_HISTORY);
-    return out.reverse();
-  }
-
-  private readFromBackup(
-    room: Room,
-    event: ClientEvent,
-    readers: Map<string, EpochReader>,
-  ): 'read' | 'unreadable' | 'skipped' {
-    if (event.type !== ROOM_EVENT_TYPE) return 'skipped';
-    let parsed: ReturnType<typeof parseRoomEvent>;
-    try {
-      parsed = parseRoomEvent(event.content);
-    } catch {
-      return 'skipped';
-    }
-    // Commits are PublicMessages; application messages are always private.
-    if (parsed.message.wireFormat !== WireFormat.mls_private_message) return 'skipped';
-    const held = room.group?.epoch(parsed.epoch);
-    if (held && held.held.kind !== 'none') return 'skipped'; // read live
-    const fail = (code: string, reason: string) => {
-      this.events.emit('decryptionFailure', {
-        roomId: room.roomId,
-        eventId: event.event_id,
-        sender: event.sender,
-        code,
-        reason,
-      });
-      return 'unreadable' as const;
-    };
-    const sessionId = epochSessionId(parsed.epoch.epoch, deviceOf(parsed.epoch.creator));
-    const reader = readers.get(sessionId);
-    if (!reader) {
-      return fail(
-        'NOT_IN_BACKUP',
-        `the backup has no keys for epoch ${parsed.epoch.epoch} of ${parsed.epoch.creator}: no device of this user was a member`,
-      );
-    }
-    try {
-      const r = reader.decrypt(parsed.message);
-      readers.set(sessionId, r.reader);
-      const credential = r.sender.credential;
-      const signer =
-        credential.credentialType === CredentialType.basic
-          ? new TextDecoder().decode(credential.identity)
-          : undefined;
-      if (signer !== parsed.sender || deviceOf(signer).userId !== event.sender) {
-        return fail(
-          'SENDER_MISMATCH',
-          `sent by ${event.sender}, signed by ${signer ?? 'an unknown credential'}`,
-        );
-      }
-      const plaintext = parsePlaintext(r.data, room.roomId);
-      const { userId, deviceId } = deviceOf(signer);
-      this.events.emit('message', {
-        roomId: room.roomId,
-        eventId: event.event_id,
-        sender: userId,
-        senderDevice: deviceId,
-        type: plaintext.type,
-        content: plaintext.content,
-        epoch: parsed.epoch,
-        source: 'backup',
-      });
-      return 'read';
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      return fail(typeof code === 'string' ? code : 'UNKNOWN', (error as Error).message);
-    }
-  }
+/** dMLS could not open a Welcome before the keys of the devices it names are fetched. */
+function waitsForDevices(error: unknown): boolean {
+  return error instanceof DmlsError && error.code === 'NOT_READY' && 'devices' in error;
 }

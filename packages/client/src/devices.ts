@@ -94,7 +94,12 @@ function parseDevice(
 
 export class DeviceDirectory {
   private readonly devices = new Map<string, Map<string, KnownDevice>>();
-  private readonly dirty = new Set<string>();
+  /** Users to fetch, each with the query count when it was marked. */
+  private readonly dirty = new Map<string, number>();
+  /** Per user, the number of the last query that answered for it. */
+  private readonly answered = new Map<string, number>();
+  /** Queries started so far: numbers them, so an answer can be told from an older one. */
+  private started = 0;
   private readonly pins: Record<string, string>;
 
   constructor(
@@ -108,7 +113,7 @@ export class DeviceDirectory {
 
   /** These users' device lists must be fetched (again) before they are used. */
   markDirty(users: Iterable<string>): void {
-    for (const u of users) this.dirty.add(u);
+    for (const u of users) this.dirty.set(u, this.started);
   }
 
   /** Users this client no longer shares a room with. */
@@ -127,15 +132,31 @@ export class DeviceDirectory {
     return this.devices.has(userId) && !this.dirty.has(userId);
   }
 
+  /**
+   * The number of queries started so far. A user's device list with `answeredSince(user, n)`
+   * was fetched by a query that started after this count was `n`.
+   */
+  get queries(): number {
+    return this.started;
+  }
+
+  /** Whether a query started after the count was `count` answered for this user. */
+  answeredSince(userId: string, count: number): boolean {
+    return (this.answered.get(userId) ?? 0) > count;
+  }
+
   /** Fetches the dirty users' devices; returns the users whose device set changed. */
   async refresh(): Promise<Set<string>> {
-    const users = [...this.dirty];
+    const users = [...this.dirty.keys()];
     const changed = new Set<string>();
     if (users.length === 0) return changed;
+    const query = ++this.started;
     const answer = await this.http.queryKeys(users);
     let pinsChanged = false;
     for (const userId of users) {
-      this.dirty.delete(userId);
+      // Marked again while the query was out: the answer may predate what made it dirty.
+      if ((this.dirty.get(userId) ?? Infinity) < query) this.dirty.delete(userId);
+      this.answered.set(userId, query);
       const listed = isObject(answer[userId]) ? answer[userId] : {};
       const next = new Map<string, KnownDevice>();
       for (const [deviceId, value] of Object.entries(listed)) {

@@ -25,7 +25,7 @@ export interface ClientEvents {
     epoch: EpochId;
     source: MessageSource;
   };
-  /** An encrypted event this device cannot read, and why (`code` is stable). */
+  /** An encrypted message this device cannot read, and why (`code` is stable). */
   decryptionFailure: {
     roomId: string;
     eventId: string;
@@ -33,6 +33,25 @@ export interface ClientEvents {
     code: string;
     reason: string;
   };
+  /**
+   * A commit this device refused: it stays out of the group's graph, and the room carries on
+   * without it. `code` is stable: e.g. `INVALID_RESOLVES` (it merges an epoch it may not),
+   * `REMOVAL_UNDONE` (it keeps a device a merged branch removed), `UNKNOWN_DEVICE` or
+   * `KEY_MISMATCH` (it adds a leaf its user did not publish), `DUPLICATE_IDENTITY`,
+   * `INVALID_METADATA` (its signed place in the graph is missing or wrong).
+   */
+  commitRefused: {
+    roomId: string;
+    eventId: string;
+    sender: string;
+    code: string;
+    reason: string;
+  };
+  /**
+   * A device asked to be added to the room's group again (rejoin.ts): this device (`mine`),
+   * after it lost track of the group, or another one, whose request this device will honour.
+   */
+  rejoin: { roomId: string; device: string; mine: boolean };
   /** A Matrix membership change in a room (join, invite, leave, ban). */
   membership: { roomId: string; userId: string; membership: string; eventId: string };
   /** This user was invited to a room. */

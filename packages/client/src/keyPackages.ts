@@ -166,6 +166,16 @@ export class KeyPackageStock {
     });
   }
 
+  /**
+   * A one-time KeyPackage whose private keys are stored but which is not uploaded: a rejoin
+   * request carries it, and the Welcome that answers it is opened like any other.
+   */
+  local(): { ref: string; value: string; expiresAt: number } {
+    const made = this.make(false);
+    this.store.putKeyPackages([made.record]);
+    return { ref: made.record.ref, value: made.value, expiresAt: made.record.expiresAt };
+  }
+
   /** One upload at a time: a second refill waits and then sees the first one's counts. */
   private async exclusive(fn: () => Promise<void>): Promise<void> {
     while (this.running) await this.running.catch(() => undefined);

@@ -12,48 +12,36 @@
  *
  * Events this device cannot act on never stop the others: each is reported and skipped.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   backoffMs,
   deviceOf,
   DmlsError,
   DmlsGroup,
-  fromBase64,
-  parseRoomEvent,
   parseWelcome,
   ROOM_EVENT_TYPE,
-  toBase64,
-  type DmlsSnapshot,
   type EpochId,
   type EpochNode,
-  type EpochRecord,
   type Received,
   type ResolutionPlan,
   type RetentionPolicy,
   type RoomEventContent,
-  type WelcomeContent,
 } from '@trellis/dmls';
 import {
-  bytesEqual,
-  CredentialType,
-  decode,
-  keyPackageAlgorithm,
-  keyPackageRef,
-  mlsMessageCodec,
   parseAlgorithm,
-  validateKeyPackage,
-  WireFormat,
   type CipherSuiteId,
   type CryptoProvider,
   type KeyPackage,
   type KeyPackageBundle,
 } from '@trellis/mls';
 import type { KeyBackup } from './backup.js';
+import type { DeviceKeyLookup } from './deviceKeyLookup.js';
 import type { DeviceDirectory } from './devices.js';
 import { ClientError } from './errors.js';
 import type { ClientEvents, Emitter, MessageSource } from './events.js';
+import { claimKeyPackages } from './foreignKeyPackages.js';
+import { GroupStore } from './groupStore.js';
 import type { ClientEvent, MatrixHttp } from './http.js';
-import { isObject } from './json.js';
 import type { DeviceIdentity } from './keyPackages.js';
 import {
   metadataOf,
@@ -63,7 +51,18 @@ import {
   withMetadata,
   type GroupMetadata,
 } from './metadata.js';
+import {
+  isRefusal,
+  readOutgoing,
+  sendWelcome,
+  withoutCommitEvent,
+  writeOutgoing,
+  type OutgoingCommit,
+} from './outgoing.js';
+import { OwnRejoin, rejoinDelay, rememberFormerGroup, wasInGroup } from './ownRejoin.js';
+import { RejoinRequests, REJOIN_EVENT_TYPE, type RejoinRecord } from './rejoin.js';
 import type { Store } from './store.js';
+import { isApplicationMessage, isCommit } from './timeline.js';
 
 /** What a room needs from its client. */
 export interface RoomContext {
@@ -83,6 +82,14 @@ export interface RoomContext {
   /** Most devices one commit adds. */
   readonly maxAddsPerCommit: number;
   readonly directory: DeviceDirectory;
+  /** Published device keys, for dMLS to check leaves against. */
+  readonly keyLookup: DeviceKeyLookup;
+  /** Least time between two rejoin requests of this device in one room. */
+  readonly rejoinIntervalMs: number;
+  /** How long a joined device without a group waits for a Welcome before asking to rejoin. */
+  readonly welcomeWaitMs: number;
+  /** A KeyPackage of this device for a rejoin request: stored, not uploaded. */
+  localKeyPackage(): { ref: string; value: string; expiresAt: number };
   readonly backup: KeyBackup;
   readonly events: Emitter<ClientEvents>;
   /** Fetches device lists that are out of date. */
@@ -105,24 +112,14 @@ interface RoomRecord {
    * branch that a resolution merged away, the change is made again.
    */
   metadataIntent?: { epoch: string; metadata: GroupMetadata };
-}
-
-/** A commit on its way out: kept in the store until its Welcome is sent. */
-interface OutgoingCommit {
-  readonly txnId: string;
-  readonly content: RoomEventContent;
-  readonly added: readonly string[];
-  /** The Welcome, without the commit's event id (known once the server stored the commit). */
-  readonly welcome?: Omit<WelcomeContent, 'commit_event'>;
-  readonly eventId?: string;
+  /** Rejoin requests of other devices (rejoin.ts). */
+  rejoins?: RejoinRecord;
 }
 
 /** How long a device whose KeyPackage could not be claimed is left out of resolutions. */
 const UNAVAILABLE_MS = 60_000;
 /** Event senders remembered for failure reports about events that waited in the queue. */
 const MAX_SENDERS = 10_000;
-/** Welcome copies sent in one to-device request at most (the server takes 2 MiB bodies). */
-const WELCOME_REQUEST_BYTES = 1 << 20;
 /** Longest wait between attempts after background commits failed. */
 const MAX_RETRY_MS = 30_000;
 
@@ -133,8 +130,7 @@ export function newTxnId(): string {
 export class Room {
   group: DmlsGroup | undefined;
   private record: RoomRecord;
-  /** Per epoch: a hash of what was last written, so only changed epochs are rewritten. */
-  private readonly written = new Map<string, string>();
+  private readonly groupStore: GroupStore;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
@@ -146,7 +142,13 @@ export class Room {
   private lastTips = '';
   private readonly unavailable = new Map<string, number>();
   private readonly unfetchable = new Set<string>();
-  private readonly senders = new Map<string, string>();
+  /** Senders of events, and whether each is a commit, for reports on events that waited. */
+  private readonly senders = new Map<string, { sender: string; commit: boolean }>();
+  /** Failures reported (`eventId code`), so that an event tried again is not reported twice. */
+  private readonly told = new Set<string>();
+  /** Other devices' rejoin requests, and this device's own. */
+  private readonly rejoins: RejoinRequests;
+  private readonly ownRejoin: OwnRejoin;
 
   private constructor(
     private readonly ctx: RoomContext,
@@ -154,6 +156,21 @@ export class Room {
     record: RoomRecord,
   ) {
     this.record = record;
+    this.groupStore = new GroupStore(ctx.store, roomId);
+    const reportError = (error: unknown, context: string) => ctx.reportError(error, context);
+    this.rejoins = new RejoinRequests(
+      { ...ctx, roomId, suite: ctx.device.suite, reportError },
+      (record.rejoins ??= { requests: {}, done: [] }),
+      () => this.save(),
+    );
+    this.ownRejoin = new OwnRejoin({
+      ...ctx,
+      roomId,
+      suite: ctx.device.suite.id,
+      intervalMs: ctx.rejoinIntervalMs,
+      localKeyPackage: () => ctx.localKeyPackage(),
+      reportError,
+    });
   }
 
   /** A room seen for the first time. */
@@ -166,22 +183,15 @@ export class Room {
   /** A room as the store kept it, with its group. */
   static load(ctx: RoomContext, roomId: string, data: string): Room {
     const room = new Room(ctx, roomId, JSON.parse(data) as RoomRecord);
-    const stored = ctx.store.group(roomId);
-    if (stored) {
-      const epochs = stored.epochs.map((e) => {
-        room.written.set(e.key, fingerprint(e.record, e.secrets));
-        return {
-          ...(JSON.parse(e.record) as EpochRecord),
-          ...(e.secrets && { secrets: toBase64(e.secrets) }),
-        };
-      });
-      const snapshot: DmlsSnapshot = {
-        meta: JSON.parse(stored.meta) as DmlsSnapshot['meta'],
-        epochs,
-      };
-      room.group = DmlsGroup.restore(room.groupOptions(), snapshot);
-      room.lastTips = tipsKey(room.group.tips());
+    try {
+      room.group = room.groupStore.load(room.groupOptions());
+    } catch (error) {
+      // A group this version cannot read: the room carries on without it, and its device asks
+      // to be added again at once.
+      if (!room.groupStore.refused) throw error;
+      ctx.reportError(error, `loading the group of ${roomId}`);
     }
+    if (room.group) room.lastTips = tipsKey(room.group.tips());
     return room;
   }
 
@@ -190,6 +200,7 @@ export class Room {
       roomId: this.roomId,
       identity: this.ctx.identity,
       provider: this.ctx.provider,
+      deviceKeys: this.ctx.keyLookup.keys,
       ...(this.ctx.retention && { retention: this.ctx.retention }),
     };
   }
@@ -231,16 +242,33 @@ export class Room {
     return this.group?.tips().map((t) => t.id) ?? [];
   }
 
-  /** The epoch this device sends in, and its members (`userId|deviceId`). */
-  current(): { epoch: EpochId; members: string[] } | undefined {
-    if (!this.group) return undefined;
-    const node = this.group.current();
-    return { epoch: node.id, members: [...node.members.keys()].sort() };
+  /**
+   * The epoch this device sends in (`key`: its commit event), and its members
+   * (`userId|deviceId`); undefined without a group, or when no tip has this device.
+   */
+  current(): { epoch: EpochId; key: string; members: string[] } | undefined {
+    const node = this.currentNode();
+    return node && { epoch: node.id, key: node.key, members: [...node.members.keys()].sort() };
   }
 
-  /** Whether the group agrees with the room: one tip, the room's devices, nothing to redo. */
+  /** The group's current epoch, if this device holds a tip to send in. */
+  private currentNode(): EpochNode | undefined {
+    const group = this.group;
+    if (!group?.tips().some((t) => t.held.kind === 'full')) return undefined;
+    return group.current();
+  }
+
+  /**
+   * Whether the group agrees with the room: one tip, the room's devices, nothing to redo, and
+   * this device not waiting to be added again.
+   */
   settled(): boolean {
-    return this.group !== undefined && this.devicesKnown() && this.plan() === undefined;
+    return (
+      this.group !== undefined &&
+      !this.group.needsRejoin &&
+      this.devicesKnown() &&
+      this.plan() === undefined
+    );
   }
 
   /**
@@ -253,7 +281,7 @@ export class Room {
       for (const d of this.ctx.directory.devicesOf(userId)) out.add(d.identity);
     }
     if (this.record.membership === 'join') out.add(this.ctx.identity);
-    const members = this.group?.current().members;
+    const members = this.currentNode()?.members;
     const now = Date.now();
     for (const [identity, until] of this.unavailable) {
       if (until < now) this.unavailable.delete(identity);
@@ -269,7 +297,10 @@ export class Room {
 
   private plan(): ResolutionPlan | 'wait' | undefined {
     if (!this.group || this.record.membership !== 'join' || !this.devicesKnown()) return undefined;
-    return this.group.planResolution(this.roomDevices());
+    return this.group.planResolution({
+      devices: this.roomDevices(),
+      rejoins: this.rejoinKeyPackages(),
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -281,18 +312,7 @@ export class Room {
 
   /** Writes the epochs that changed since the last write, and the group's own record. */
   private persistGroup(): void {
-    if (!this.group) return;
-    const snapshot = this.group.snapshot();
-    const upsert = [];
-    for (const { secrets, ...graph } of snapshot.epochs) {
-      const record = JSON.stringify(graph);
-      const bytes = secrets === undefined ? undefined : fromBase64(secrets, 'secrets');
-      const print = fingerprint(record, bytes);
-      if (this.written.get(graph.key) === print) continue;
-      upsert.push({ key: graph.key, record, ...(bytes && { secrets: bytes }) });
-      this.written.set(graph.key, print);
-    }
-    this.ctx.store.saveGroup(this.roomId, JSON.stringify(snapshot.meta), upsert, []);
+    if (this.group) this.groupStore.save(this.group);
   }
 
   /** Runs `fn` after every earlier call has finished: commits and sends of a room queue up. */
@@ -313,6 +333,7 @@ export class Room {
       const userId = event.state_key;
       if (this.record.members[userId] === membership) return false;
       this.record.members[userId] = membership;
+      if (membership !== 'join') this.rejoins.forgetUser(userId);
       if (userId === this.ctx.device.userId) this.record.membership = membership;
       this.save();
       this.ctx.events.emit('membership', {
@@ -374,7 +395,9 @@ export class Room {
 
   /**
    * Joins the group from a Welcome (checked by the caller: for this room, from a device of the
-   * room). A device that already follows the group adds the Welcome's epoch to its graph.
+   * room). A device that already follows the group adds the Welcome's epoch to its graph, and
+   * the events that waited for it are processed. Throws dMLS `NOT_READY` (with `devices`) when
+   * the tree names devices whose keys are not known yet: fetch them, and try again.
    */
   acceptWelcome(welcome: ReturnType<typeof parseWelcome>, bundle: KeyPackageBundle): EpochNode {
     if (this.record.suite !== undefined && welcome.suite !== this.record.suite) {
@@ -383,20 +406,22 @@ export class Room {
         'the Welcome is for another cipher suite than the room',
       );
     }
-    let node: EpochNode;
+    let waited: Received[] = [];
     if (this.group) {
-      node = this.group.addWelcome(welcome, bundle, this.ctx.provider, this.ctx.clock());
+      waited = this.group.addWelcome(welcome, bundle, this.ctx.clock());
     } else {
       this.group = DmlsGroup.fromWelcome({ ...this.groupOptions(), welcome, bundle });
-      node = this.group.current();
     }
+    const node = this.group.epoch(welcome.commitEvent) ?? this.group.current();
     this.persistGroup();
     this.seal(node);
+    this.rejoins.settle(node);
     this.ctx.events.emit('welcome', {
       roomId: this.roomId,
       sender: welcome.sender,
       epoch: node.id,
     });
+    this.handle(waited, 'live', 'live');
     this.afterBatch();
     return node;
   }
@@ -405,6 +430,8 @@ export class Room {
   forget(): void {
     this.pause();
     this.forgotten = true;
+    if (this.group) rememberFormerGroup(this.ctx.store, this.roomId);
+    this.ownRejoin.forget();
     this.group = undefined;
     this.ctx.store.deleteRoom(this.roomId);
     this.ctx.store.scrub();
@@ -441,6 +468,7 @@ export class Room {
    */
   async receive(events: readonly ClientEvent[], source: MessageSource): Promise<void> {
     for (const event of events) {
+      if (event.type === REJOIN_EVENT_TYPE) this.rejoins.collect(event, this.suite);
       if (event.type !== ROOM_EVENT_TYPE) continue;
       this.rememberSender(event);
       if (!this.group) {
@@ -460,7 +488,26 @@ export class Room {
       this.deliver(event, source);
     }
     this.afterBatch();
+    await this.unblock();
+  }
+
+  /**
+   * What events wait for: device keys to fetch (then the group tries them again), and commit
+   * events to fetch by id (backfill).
+   */
+  private async unblock(): Promise<void> {
+    await this.retryWaiting();
     if (this.group && this.group.queuedCount > 0) await this.backfill();
+  }
+
+  /** Events waiting for device keys are tried again once the keys are fetched. */
+  async retryWaiting(): Promise<void> {
+    const group = this.group;
+    if (!group || group.missingDevices().length === 0) return;
+    await this.ctx.refreshDevices();
+    if (this.group !== group) return;
+    this.handle(group.retry(this.ctx.clock()), 'live', 'live');
+    this.afterBatch();
   }
 
   /** One event into the group; its outcomes (and those of events it unblocked) reported. */
@@ -478,18 +525,25 @@ export class Room {
   }
 
   private rememberSender(event: ClientEvent): void {
-    this.senders.set(event.event_id, event.sender);
+    this.senders.set(event.event_id, { sender: event.sender, commit: isCommit(event.content) });
     if (this.senders.size > MAX_SENDERS) this.senders.delete(this.senders.keys().next().value!);
   }
 
-  /** Persists what the outcomes changed, then tells the listeners. */
-  private handle(results: readonly Received[], source: MessageSource): void {
+  /**
+   * Persists what the outcomes changed, then tells the listeners. The first outcome is of the
+   * event delivered (from `source`); the others are of events that waited (`waited`).
+   */
+  private handle(
+    results: readonly Received[],
+    source: MessageSource,
+    waited: MessageSource = 'backfill',
+  ): void {
+    if (results.length === 0) return;
     this.persistGroup();
     const { events } = this.ctx;
     const roomId = this.roomId;
     results.forEach((r, i) => {
-      // Outcomes after the first are events that waited in the queue for this one.
-      const from = i === 0 ? source : 'backfill';
+      const from = i === 0 ? source : waited;
       switch (r.kind) {
         case 'message': {
           const sender = deviceOf(r.sender);
@@ -506,8 +560,9 @@ export class Room {
           break;
         }
         case 'commit': {
-          const node = this.group?.epoch(r.epoch);
+          const node = this.group?.epoch(r.eventId);
           if (node) this.seal(node);
+          this.rejoins.settle(node);
           events.emit('commit', {
             roomId,
             eventId: r.eventId,
@@ -532,15 +587,24 @@ export class Room {
         case 'removed':
           events.emit('removed', { roomId, eventId: r.eventId, epoch: r.epoch });
           break;
-        case 'failed':
-          events.emit('decryptionFailure', {
+        case 'failed': {
+          const known = this.senders.get(r.eventId);
+          // A commit on a branch this device is not in was not refused: nothing to tell. An
+          // event tried again (parked ones are, after each Welcome) is told once per reason.
+          if (known?.commit && r.code === 'NOT_A_MEMBER') break;
+          const told = `${r.eventId} ${r.code}`;
+          if (this.told.has(told)) break;
+          this.told.add(told);
+          if (this.told.size > MAX_SENDERS) this.told.delete(this.told.values().next().value!);
+          events.emit(known?.commit ? 'commitRefused' : 'decryptionFailure', {
             roomId,
             eventId: r.eventId,
-            sender: this.senders.get(r.eventId) ?? '',
+            sender: known?.sender ?? '',
             code: r.code,
             reason: r.reason,
           });
           break;
+        }
         case 'queued':
         case 'duplicate':
           break;
@@ -573,12 +637,13 @@ export class Room {
       this.ctx.events.emit('fork', { roomId: this.roomId, tips: tips.map((t) => t.id) });
     }
     this.lastTips = key;
+    for (const tip of tips) this.rejoins.settle(tip);
     this.checkMetadata();
     this.schedule();
   }
 
   private checkMetadata(): void {
-    const node = this.group?.current();
+    const node = this.currentNode();
     if (!node || node.held.kind !== 'full') return;
     const metadata = metadataOf(node.held.state.context.extensions);
     const intent = this.record.metadataIntent;
@@ -597,11 +662,10 @@ export class Room {
   private onChain(key: string): boolean {
     const group = this.group;
     if (!group) return false;
-    const byKey = new Map(group.epochs().map((n) => [n.key, n]));
     for (
-      let n: EpochNode | undefined = group.current();
+      let n: EpochNode | undefined = this.currentNode();
       n;
-      n = n.base ? byKey.get(n.base) : undefined
+      n = n.base ? group.epoch(n.base) : undefined
     ) {
       if (n.key === key) return true;
     }
@@ -647,41 +711,6 @@ export class Room {
       this.ctx.events.emit('backfill', { roomId: this.roomId, fetched });
       this.afterBatch();
     }
-  }
-
-  /**
-   * The room's events after `eventId`, up to `upTo` (a sync token), oldest first: what a
-   * device that just joined by Welcome must read from the commit that added it on.
-   */
-  async eventsAfter(eventId: string, upTo: string, maxEvents = 10_000): Promise<ClientEvent[]> {
-    const out: ClientEvent[] = [];
-    let from: string | undefined = upTo;
-    while (from !== undefined && out.length < maxEvents) {
-      const page = await this.ctx.http.messages(this.roomId, { dir: 'b', from, limit: 100 });
-      for (const event of page.chunk) {
-        if (event.event_id === eventId) return out.reverse();
-        out.push(event);
-      }
-      from = page.end;
-    }
-    return out.reverse();
-  }
-
-  /** The events of a gap in a limited sync timeline (between `since` and `prevBatch`). */
-  async gap(prevBatch: string, since: string, maxEvents: number): Promise<ClientEvent[]> {
-    const out: ClientEvent[] = [];
-    let from: string | undefined = prevBatch;
-    while (from !== undefined && out.length < maxEvents) {
-      const page = await this.ctx.http.messages(this.roomId, {
-        dir: 'b',
-        from,
-        to: since,
-        limit: Math.min(100, maxEvents - out.length),
-      });
-      out.push(...page.chunk);
-      from = page.end;
-    }
-    return out.reverse();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -788,23 +817,34 @@ export class Room {
     const first = this.plan();
     if (first === 'wait') throw new ClientError('NOT_READY', 'another device must resolve first');
     // A commit grows by about 400 bytes per device it adds, and Matrix events are limited to
-    // 64 KiB: larger additions go in several commits, one after the other.
+    // 64 KiB: larger additions go in several commits, one after the other. A device that asked
+    // to rejoin is added with the KeyPackage of its request; the others' are claimed.
     const toAdd = first?.add.slice(0, this.ctx.maxAddsPerCommit) ?? [];
-    const keyPackages = toAdd.length > 0 ? await this.claim(toAdd) : new Map();
+    const toClaim = toAdd.filter((id) => !this.rejoinKeyPackages().has(id));
+    const keyPackages: Map<string, KeyPackage> =
+      toClaim.length > 0 ? await this.claim(toClaim) : new Map();
     // The group may have moved on while the claim was in flight: plan on what it is now.
     const plan = this.plan();
     if (plan === 'wait') throw new ClientError('NOT_READY', 'another device must resolve first');
-    const add = (plan?.add ?? []).filter((id) => keyPackages.has(id));
+    for (const [id, kp] of this.rejoinKeyPackages()) keyPackages.set(id, kp);
+    const add = (plan?.add ?? [])
+      .filter((id) => keyPackages.has(id))
+      .slice(0, this.ctx.maxAddsPerCommit);
     const useful =
       plan !== undefined &&
       (plan.resolves.length > 0 || plan.remove.length > 0 || add.length > 0 || plan.selfUpdate);
     if (!force && metadata === undefined && !useful) return undefined;
-    const base = group.epoch(plan?.base ?? group.current().id);
+    const base = group.epoch(plan?.baseKey ?? group.current().key);
     if (!base || base.held.kind !== 'full') {
       throw new ClientError('NOT_READY', 'this device cannot commit on the current epoch');
     }
     const made = group.commit(
-      { base: base.id, resolves: plan?.resolves ?? [], remove: plan?.remove ?? [], add },
+      {
+        baseKey: base.key,
+        resolveKeys: plan?.resolveKeys ?? [],
+        remove: plan?.remove ?? [],
+        add,
+      },
       keyPackages,
       metadata ? { groupContextExtensions: withMetadata(base.held.state, metadata) } : {},
     );
@@ -823,20 +863,12 @@ export class Room {
     return this.group?.epochs().find((n) => n.mine && n.commitEvent === eventId);
   }
 
-  private outgoingKey(): string {
-    return `outgoing_commit ${this.roomId}`;
-  }
-
   private outgoing(): OutgoingCommit | undefined {
-    const text = this.ctx.store.value(this.outgoingKey());
-    return text === undefined ? undefined : (JSON.parse(text) as OutgoingCommit);
+    return readOutgoing(this.ctx.store, this.roomId);
   }
 
   private setOutgoing(outgoing: OutgoingCommit | undefined): void {
-    this.ctx.store.setValue(
-      this.outgoingKey(),
-      outgoing === undefined ? undefined : JSON.stringify(outgoing),
-    );
+    writeOutgoing(this.ctx.store, this.roomId, outgoing);
   }
 
   /**
@@ -871,23 +903,8 @@ export class Room {
       this.setOutgoing(outgoing.welcome ? { ...outgoing, eventId } : undefined);
     }
     if (outgoing.welcome) {
-      const content: WelcomeContent = { ...outgoing.welcome, commit_event: eventId };
-      // Every added device gets the same Welcome, which carries the ratchet tree: in a big group
-      // the copies are sent in several requests, each under the server's body limit.
-      const perRequest = Math.max(
-        1,
-        Math.floor(WELCOME_REQUEST_BYTES / Buffer.byteLength(JSON.stringify(content))),
-      );
       try {
-        for (let at = 0; at < outgoing.added.length; at += perRequest) {
-          const messages: Record<string, Record<string, object>> = {};
-          for (const identity of outgoing.added.slice(at, at + perRequest)) {
-            const { userId, deviceId } = deviceOf(identity);
-            (messages[userId] ??= {})[deviceId] = content;
-          }
-          const txnId = `${outgoing.txnId}.welcome${at === 0 ? '' : `.${at}`}`;
-          await this.ctx.http.sendToDevice(ROOM_EVENT_TYPE, txnId, messages);
-        }
+        await sendWelcome(this.ctx.http, { ...outgoing, welcome: outgoing.welcome }, eventId);
       } catch (error) {
         // Refused (a Welcome carries the ratchet tree, and grows with the group past what the
         // server takes): trying again will not help; the error says which devices it leaves out.
@@ -901,61 +918,32 @@ export class Room {
   }
 
   /**
-   * Claims one KeyPackage per device and checks each: a KeyPackage of the room's suite, for
-   * that device, signed with the key its device list published when first seen, valid now.
-   * Devices without a usable one are left out of resolutions for a while.
+   * Claims one KeyPackage per device and checks each (foreignKeyPackages.ts). Devices without
+   * a usable one are left out of resolutions for a while.
    */
   private async claim(identities: readonly string[]): Promise<Map<string, KeyPackage>> {
     const group = this.requireGroup();
-    const suite = this.ctx.device.suite.id === group.suite ? this.ctx.device.suite : undefined;
-    if (!suite) throw new ClientError('NOT_ENCRYPTED', 'the room uses another cipher suite');
-    const algorithm = keyPackageAlgorithm(group.suite);
-    const wanted: Record<string, Record<string, string>> = {};
-    for (const identity of identities) {
-      const { userId, deviceId } = deviceOf(identity);
-      (wanted[userId] ??= {})[deviceId] = algorithm;
+    const suite = this.ctx.device.suite;
+    if (suite.id !== group.suite) {
+      throw new ClientError('NOT_ENCRYPTED', 'the room uses another cipher suite');
     }
-    const answer = await this.ctx.http.claimKeys(wanted);
-    const out = new Map<string, KeyPackage>();
-    const now = BigInt(Math.floor(Date.now() / 1000));
-    for (const identity of identities) {
-      const { userId, deviceId } = deviceOf(identity);
-      const user = answer[userId];
-      const keys = isObject(user) ? user[deviceId] : undefined;
-      const [name, value] = isObject(keys) ? (Object.entries(keys)[0] ?? []) : [];
-      try {
-        if (
-          typeof name !== 'string' ||
-          !name.startsWith(`${algorithm}:`) ||
-          typeof value !== 'string'
-        ) {
-          throw new Error('no KeyPackage');
-        }
-        const message = decode(mlsMessageCodec, fromBase64(value, 'key package'));
-        if (message.wireFormat !== WireFormat.mls_key_package) throw new Error('not a KeyPackage');
-        const kp = message.keyPackage;
-        validateKeyPackage(suite, kp, { now });
-        if (toBase64(keyPackageRef(suite, kp)) !== name.slice(algorithm.length + 1)) {
-          throw new Error('key id is not the KeyPackageRef');
-        }
-        const credential = kp.leafNode.credential;
-        if (
-          credential.credentialType !== CredentialType.basic ||
-          new TextDecoder().decode(credential.identity) !== identity
-        ) {
-          throw new Error('the credential names another device');
-        }
-        const pinned = this.ctx.directory.pinnedKey(identity);
-        if (!pinned || !bytesEqual(pinned, kp.leafNode.signatureKey)) {
-          throw new Error('signed with a key the device list does not show');
-        }
-        out.set(identity, kp);
-      } catch (error) {
-        this.unavailable.set(identity, Date.now() + UNAVAILABLE_MS);
-        this.ctx.reportError(error, `KeyPackage of ${identity}`);
-      }
-    }
-    return out;
+    return claimKeyPackages(
+      {
+        http: this.ctx.http,
+        suite,
+        pinnedKey: (identity) => this.ctx.directory.pinnedKey(identity),
+        unusable: (identity, error) => {
+          this.unavailable.set(identity, Date.now() + UNAVAILABLE_MS);
+          this.ctx.reportError(error, `KeyPackage of ${identity}`);
+        },
+      },
+      identities,
+    );
+  }
+
+  /** KeyPackages of the rejoin requests that count now. */
+  private rejoinKeyPackages(): Map<string, KeyPackage> {
+    return this.rejoins.view(this.suite, (u) => this.record.members[u] === 'join');
   }
 
   // -------------------------------------------------------------------------------------------
@@ -966,7 +954,19 @@ export class Room {
    * sent (at once), a resolution (after `rank` back-off slots), a metadata change to redo.
    */
   schedule(): void {
-    if (this.paused || this.forgotten || this.busy || this.timer || !this.group) return;
+    if (this.paused || this.forgotten) return;
+    this.ownRejoin.check(
+      this.record.membership === 'join'
+        ? rejoinDelay(
+            this.group,
+            this.ctx.identity,
+            this.groupStore.refused || wasInGroup(this.ctx.store, this.roomId),
+            this.ctx.welcomeWaitMs,
+          )
+        : undefined,
+      this.suite,
+    );
+    if (this.busy || this.timer || !this.group) return;
     if (this.record.membership !== 'join') return;
     let delay: number;
     let expected: string | undefined;
@@ -1038,21 +1038,6 @@ export class Room {
   }
 }
 
-/** Application messages are PrivateMessages; Trellis sends commits as PublicMessages. */
-function isApplicationMessage(content: unknown): boolean {
-  try {
-    return parseRoomEvent(content).message.wireFormat === WireFormat.mls_private_message;
-  } catch {
-    return false;
-  }
-}
-
-function fingerprint(record: string, secrets: Uint8Array | undefined): string {
-  const hash = createHash('sha256').update(record).update('\0');
-  if (secrets) hash.update(secrets);
-  return hash.digest('base64');
-}
-
 function tipsKey(tips: readonly EpochNode[]): string {
   return tips
     .map((t) => t.key)
@@ -1061,28 +1046,5 @@ function tipsKey(tips: readonly EpochNode[]): string {
 }
 
 function planKey(plan: ResolutionPlan): string {
-  return JSON.stringify([
-    plan.base.epoch.toString(),
-    plan.base.creator,
-    plan.resolves.map((r) => `${r.epoch} ${r.creator}`),
-    plan.remove,
-    plan.add,
-    plan.selfUpdate,
-  ]);
-}
-
-function withoutCommitEvent(content: WelcomeContent): Omit<WelcomeContent, 'commit_event'> {
-  const { commit_event: _, ...rest } = content;
-  return rest;
-}
-
-/** The server answered and refused: the request will never succeed as it is. */
-function isRefusal(error: unknown): boolean {
-  return (
-    error instanceof ClientError &&
-    error.code === 'HTTP' &&
-    error.status !== undefined &&
-    error.status < 500 &&
-    error.status !== 429
-  );
+  return JSON.stringify([plan.baseKey, plan.resolveKeys, plan.remove, plan.add, plan.selfUpdate]);
 }

@@ -2,10 +2,30 @@
  * The client against the real Trellis server over HTTP: two users with three devices in all;
  * two devices commit at once and the room forks; both branches are read by everyone; the fork
  * is resolved; a device that is logged out is removed and shut out; a brand-new device restores
- * from the key backup and reads the history it was not there for.
+ * from the key backup and reads the history it was not there for. Then members misbehave: a
+ * commit whose signed commit data merges an epoch already merged, and commits that add a
+ * "ghost" leaf in another device's name, are refused by every device, and the room carries on.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import {
+  deviceOf,
+  encodeCommitData,
+  toBase64,
+  type CommitData,
+  type EpochNode,
+} from '@trellis/dmls';
+import {
+  basicCredential,
+  createCommit,
+  createKeyPackage,
+  encode,
+  mlsMessageCodec,
+  roomAlgorithm,
+  type KeyPackage,
+} from '@trellis/mls';
+import { GROUP_METADATA_EXTENSION } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import {
   converged,
@@ -19,12 +39,79 @@ import {
 
 const PASSPHRASE = 'correct horse battery staple';
 
+const tuple = (identity: string): [string, string] => {
+  const { userId, deviceId } = deviceOf(identity);
+  return [userId, deviceId];
+};
+
+/**
+ * A commit made with the MLS engine directly on `device`'s current epoch, carrying the signed
+ * commit data `data(tip)` and adding `add`, posted as a room event through the device's HTTP
+ * layer (its client never saw it made). Returns the event id.
+ */
+async function postForgedCommit(
+  device: Device,
+  roomId: string,
+  data: (tip: EpochNode) => CommitData,
+  add: KeyPackage[] = [],
+): Promise<string> {
+  const group = device.client.room(roomId)!.group!;
+  const tip = group.current();
+  assert.equal(tip.held.kind, 'full');
+  if (tip.held.kind !== 'full') throw new Error('unreachable');
+  const commitData = data(tip);
+  const created = createCommit(tip.held.state, {
+    add,
+    forcePath: true,
+    pending: 'none',
+    authenticatedData: encodeCommitData(commitData),
+  });
+  const content = {
+    algorithm: roomAlgorithm(group.suite),
+    ciphertext: toBase64(encode(mlsMessageCodec, created.commit)),
+    epoch_creator: tuple(tip.id.creator),
+    sender: tuple(device.client.identity),
+    commit_event: tip.key,
+    resolves: commitData.resolves.map((r) => {
+      const node = group.epoch(r.event)!;
+      return [Number(node.id.epoch), tuple(node.id.creator)];
+    }),
+  };
+  return device.client.http.sendEvent(
+    roomId,
+    'm.room.encrypted',
+    `forged.${randomBytes(6).toString('hex')}`,
+    content,
+  );
+}
+
+/** A KeyPackage whose credential names `identity`, signed with a key `identity` never published. */
+function ghostKeyPackage(attacker: Device, identity: string): KeyPackage {
+  const suite = attacker.client.suite;
+  return createKeyPackage(suite, {
+    credential: basicCredential(new TextEncoder().encode(identity)),
+    // The attacker's own key: a fresh one, since MLS refuses a signature key twice in a tree.
+    signatureKeyPair: suite.signature.generateKeyPair(),
+    now: BigInt(Math.floor(Date.now() / 1000)),
+    capabilities: { extensions: [GROUP_METADATA_EXTENSION] },
+  }).keyPackage;
+}
+
+/** The refusal `device` reported for a commit event, once it did. */
+async function refusalOf(device: Device, eventId: string) {
+  await until(`${device.name} refuses ${eventId}`, () =>
+    (device.seen.commitRefused ?? []).some((r) => r.eventId === eventId),
+  );
+  return device.seen.commitRefused!.find((r) => r.eventId === eventId)!;
+}
+
 describe('two users, three devices, one room, over HTTP', () => {
   let server: TestServer;
   let a1: Device;
   let a2: Device;
   let b1: Device;
   let b2: Device | undefined;
+  const extra: Device[] = [];
   let roomId: string;
 
   before(async () => {
@@ -36,7 +123,7 @@ describe('two users, three devices, one room, over HTTP', () => {
   });
 
   after(async () => {
-    await stopAll([a1, a2, b1, ...(b2 ? [b2] : [])]);
+    await stopAll([a1, a2, b1, ...(b2 ? [b2] : []), ...extra]);
     await server.close();
   });
 
@@ -192,5 +279,93 @@ describe('two users, three devices, one room, over HTTP', () => {
     await a1.client.sendText(roomId, 'hello B2');
     await until('B2 reads live messages', () => b2!.bodies(roomId).includes('hello B2'));
     for (const d of [a1, b1, b2]) assert.deepEqual(d.errors, [], `${d.name} had no errors`);
+  });
+
+  test('a commit whose signed data merges an epoch already merged is refused by everyone', async () => {
+    const devices = [a1, b1, b2!];
+    // One more epoch, so that the current one has a parent every device knows.
+    await b1.client.rotateKeys(roomId);
+    await until('one tip after the update', () => converged(roomId, devices));
+    const before = a1.client.room(roomId)!.current()!;
+
+    // B1 signs commit data that "resolves" the parent of its base: an ancestor, already merged.
+    const forged = await postForgedCommit(b1, roomId, (tip) => {
+      const parent = b1.client.room(roomId)!.group!.epoch(tip.base!)!;
+      return {
+        baseEvent: tip.key,
+        resolves: [{ event: parent.key, tag: Buffer.from(parent.tag, 'hex') }],
+      };
+    });
+    for (const d of [a1, b2!]) {
+      const refusal = await refusalOf(d, forged);
+      assert.equal(refusal.code, 'INVALID_RESOLVES', `${d.name}: ${refusal.reason}`);
+      assert.equal(refusal.sender, b1.client.userId);
+    }
+    // Its own client, not having made it through the SDK, refuses it for the same reason.
+    assert.equal((await refusalOf(b1, forged)).code, 'INVALID_RESOLVES');
+    assert.ok(devices.every((d) => !d.failures.some((f) => f.eventId === forged)));
+
+    for (const d of devices) {
+      assert.equal(d.client.room(roomId)!.tips().length, 1, `${d.name} has one tip`);
+      assert.deepEqual(d.client.room(roomId)!.current()!.key, before.key, `${d.name} stays put`);
+    }
+    await b1.client.sendText(roomId, 'after the forged merge');
+    await a1.client.sendText(roomId, 'still one room');
+    await until('everyone reads on', () =>
+      devices.every((d) =>
+        ['after the forged merge', 'still one room'].every((t) => d.bodies(roomId).includes(t)),
+      ),
+    );
+    assert.ok(converged(roomId, devices));
+  });
+
+  test('a ghost leaf in another device’s name is refused, and the real device joins later', async () => {
+    const devices = [a1, b1, b2!];
+    const carol = await register(server.url, 'carol');
+    carol.client.start();
+    extra.push(carol);
+    const realDevice = carol.client.identity;
+    const unpublished = `${carol.client.userId}|GHOST`;
+
+    // B1 adds a leaf in the name of a device carol never published: once her device list is
+    // fetched, every device refuses it.
+    const ghost = await postForgedCommit(
+      b1,
+      roomId,
+      (tip) => ({ baseEvent: tip.key, resolves: [] }),
+      [ghostKeyPackage(b1, unpublished)],
+    );
+    for (const d of [a1, b2!]) {
+      const refusal = await refusalOf(d, ghost);
+      assert.equal(refusal.code, 'UNKNOWN_DEVICE', `${d.name}: ${refusal.reason}`);
+    }
+
+    // Then one in the name of carol's real device, signed with another key than hers.
+    const impostor = await postForgedCommit(
+      b1,
+      roomId,
+      (tip) => ({ baseEvent: tip.key, resolves: [] }),
+      [ghostKeyPackage(b1, realDevice)],
+    );
+    for (const d of [a1, b2!]) {
+      const refusal = await refusalOf(d, impostor);
+      assert.equal(refusal.code, 'KEY_MISMATCH', `${d.name}: ${refusal.reason}`);
+    }
+    for (const d of devices) {
+      assert.equal(d.client.room(roomId)!.tips().length, 1, `${d.name} has one tip`);
+      assert.ok(!membersOf(roomId, d).includes(realDevice));
+      assert.ok(!membersOf(roomId, d).includes(unpublished));
+    }
+
+    // Carol's real device is added the ordinary way once she joins.
+    await a1.client.invite(roomId, carol.client.userId);
+    await until('carol invited', () => carol.client.room(roomId)?.membership === 'invite');
+    await carol.client.joinRoom(roomId);
+    await until('carol’s device in the group', () => converged(roomId, [...devices, carol]));
+    assert.ok(membersOf(roomId, a1).includes(realDevice));
+    assert.ok(!membersOf(roomId, a1).includes(unpublished));
+    await b2!.client.sendText(roomId, 'welcome carol');
+    await until('carol reads it', () => carol.bodies(roomId).includes('welcome carol'));
+    for (const d of [a1, b2!, carol]) assert.deepEqual(d.errors, [], `${d.name} had no errors`);
   });
 });

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { epochKey, type EpochId, type RoomEventContent } from '@trellis/dmls';
+import type { EpochId, RoomEventContent } from '@trellis/dmls';
 import { Client } from '../src/index.js';
 import { SqliteStore } from '../src/sqliteStore.js';
 import { startServer } from './helpers/server.js';
@@ -68,8 +68,10 @@ test('old epochs lose their secrets after the windows, in memory and in the stor
   await until('one group', () => converged(roomId, [alice, bob]));
 
   // The epoch whose secrets we follow, and messages in it that bob holds back ("late").
-  const old: EpochId = alice.client.room(roomId)!.current()!.epoch;
-  const node = alice.client.room(roomId)!.group!.epoch(old)!;
+  const { epoch: old, key: oldKey }: { epoch: EpochId; key: string } = alice.client
+    .room(roomId)!
+    .current()!;
+  const node = alice.client.room(roomId)!.group!.epoch(oldKey)!;
   assert.equal(node.held.kind, 'full');
   const secrets = node.held.kind === 'full' ? node.held.state.secrets : undefined;
   const all = [
@@ -93,8 +95,8 @@ test('old epochs lose their secrets after the windows, in memory and in the stor
   offset += WINDOW + 1_000;
   assert.ok(alice.client.prune() >= 1);
   const room = alice.client.room(roomId)!;
-  assert.equal(room.group!.epoch(old)!.held.kind, 'messages');
-  assert.equal(JSON.parse(storedRow(dbPath, roomId, epochKey(old))!.record).held, 'messages');
+  assert.equal(room.group!.epoch(oldKey)!.held.kind, 'messages');
+  assert.equal(JSON.parse(storedRow(dbPath, roomId, oldKey)!.record).held, 'messages');
   assert.ok(!foundInFiles(dbPath, [secrets!.initSecret, secrets!.exporterSecret]));
 
   await sendLate(late[0]!, 0);
@@ -104,8 +106,8 @@ test('old epochs lose their secrets after the windows, in memory and in the stor
   // Past the message window too: nothing is left.
   offset += WINDOW + 1_000;
   assert.ok(alice.client.prune() >= 1);
-  assert.equal(room.group!.epoch(old)!.held.kind, 'none', 'gone from memory');
-  const row = storedRow(dbPath, roomId, epochKey(old))!;
+  assert.equal(room.group!.epoch(oldKey)!.held.kind, 'none', 'gone from memory');
+  const row = storedRow(dbPath, roomId, oldKey)!;
   assert.equal(row.secrets, null, 'gone from the store');
   assert.equal(JSON.parse(row.record).held, 'none');
   assert.ok(!foundInFiles(dbPath, all), 'no byte of the secrets is left in the files');
@@ -122,7 +124,7 @@ test('old epochs lose their secrets after the windows, in memory and in the stor
   const again = devices.add(
     watch(Client.open({ ...options, store: new SqliteStore(dbPath) }), 'alice again'),
   );
-  assert.equal(again.client.room(roomId)!.group!.epoch(old)!.held.kind, 'none');
+  assert.equal(again.client.room(roomId)!.group!.epoch(oldKey)!.held.kind, 'none');
   again.client.start();
   await sendLate(late[2]!, 2);
   await until('refused after a restart', () =>

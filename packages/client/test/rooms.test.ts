@@ -141,13 +141,14 @@ describe('rooms', () => {
       roomId,
       identity: eve.client.identity,
       provider: nodeCrypto,
+      deviceKeys: () => null,
       suite: 1,
       createEventId: '$fake',
       signatureKeyPair: eve.client.suite.signature.generateKeyPair(),
       now: Date.now(),
     });
     const made = forged.commit(
-      { base: forged.current().id, resolves: [], remove: [], add: [bob.client.identity] },
+      { baseKey: '$fake', resolveKeys: [], remove: [], add: [bob.client.identity] },
       new Map([[bob.client.identity, message.keyPackage]]),
     );
     await eve.client.http.sendToDevice('m.room.encrypted', 'forged', {

@@ -138,6 +138,31 @@ export function describeWelcome(event: ClientEvents['welcome']): string {
   return `this device joined the room’s encrypted group at epoch ${event.epoch.epoch} (added by ${deviceLabel(event.sender)}): you can read and send now.`;
 }
 
+/** What a refused commit tried, by the stable code of its refusal. */
+const REFUSED_COMMITS: Record<string, string> = {
+  INVALID_RESOLVES:
+    'it claims to merge a branch of the room’s history that it may not merge (one already merged, or one that does not exist)',
+  REMOVAL_UNDONE: 'it would bring back a device that was removed on a branch it merges',
+  UNKNOWN_DEVICE: 'it adds a device that its user never published',
+  KEY_MISMATCH:
+    'it adds a device under a key that its user did not publish for it: someone posing as that device',
+  DUPLICATE_IDENTITY: 'it puts two members in the group in the name of one device',
+  INVALID_METADATA:
+    'its signed note of where it belongs in the room’s history is missing or does not match the event',
+  SENDER_MISMATCH: 'it was sent in the name of another device',
+  EPOCH_EXPIRED:
+    'it builds on an epoch this device has let go of, so it came too late to apply; this device will ask to be added again',
+};
+
+export function describeCommitRefused(event: ClientEvents['commitRefused']): string {
+  const what = REFUSED_COMMITS[event.code] ?? printable(event.reason);
+  return `a change to the room’s encryption from ${event.sender || 'someone'} was refused: ${what} (${event.code}). The room carries on without it.`;
+}
+
+export function describeRejoin(): string {
+  return 'this device lost track of the room’s encrypted group (it was away too long, or was removed and let back in): it asked the other devices to add it again.';
+}
+
 export function describeRemoved(): string {
   return 'a commit removed this device from a branch of the room’s group: it reads no new messages on that branch.';
 }

@@ -14,12 +14,14 @@ import { parseCommand, type Command } from './commands.js';
 import { describeError } from './errors.js';
 import {
   describeBacklog,
+  describeCommitRefused,
   describeDecryptionFailure,
   describeFork,
   describeInvite,
   describeLoggedOut,
   describeMembership,
   describeMetadata,
+  describeRejoin,
   describeRemoved,
   describeResolved,
   describeSyncError,
@@ -283,9 +285,10 @@ export class ChatSession {
       );
     }
     const tips = group.tips().length;
+    const current = room.current()?.key;
     this.terminal.print([
       ...drawEpochGraph(group.epochs(), {
-        current: group.current().key,
+        ...(current !== undefined && { current }),
         device: shortIdentity,
       }).split('\n'),
       tips > 1
@@ -385,6 +388,10 @@ export class ChatSession {
       if (this.backlogNoticed.has(f.roomId)) return;
       this.backlogNoticed.add(f.roomId);
       this.notify(describeBacklog(), f.roomId);
+    });
+    on('commitRefused', (e) => this.notify(describeCommitRefused(e), e.roomId));
+    on('rejoin', (e) => {
+      if (e.mine) this.notify(describeRejoin(), e.roomId);
     });
     on('membership', (e) => {
       // This user's own joins and invitations are told by the commands and the invite notice.

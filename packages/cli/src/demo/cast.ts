@@ -28,6 +28,7 @@ type Seen = { [K in keyof ClientEvents]: ClientEvents[K][] };
 const RECORDED = [
   'message',
   'decryptionFailure',
+  'commitRefused',
   'membership',
   'invite',
   'commit',

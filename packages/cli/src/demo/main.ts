@@ -10,9 +10,10 @@ import { StoryFailure } from './waiting.js';
 const USAGE = `trellis demo: a scripted story on an embedded homeserver
 
 Three users and their devices share an encrypted room. Two devices commit at once and the
-room forks; both branches are read; a resolving commit merges them; a removed member is shut
-out; a brand-new device reads the history from the key backup. Each step prints what the
-clients actually saw, with the room's epoch graph.
+room forks; both branches are read; a resolving commit merges them, its place in the graph
+signed and checked, and a forged merge is refused; a member removed while committing is shut
+out, her branch merged without her; a brand-new device reads the history from the key backup.
+Each step prints what the clients actually saw, with the room's epoch graph.
 
 Options:
   --quiet      print only the step headings and the summary

@@ -2,6 +2,7 @@
  * What the steps of the story share: the narrator, the cast, the room, and the ways of
  * reporting what the devices saw (who read a message and in which epoch, the epoch graph).
  */
+import type { ClientEvents } from '@trellis/client';
 import type { EpochNode } from '@trellis/dmls';
 import { drawEpochGraph } from '../epochGraph.js';
 import type { Cast, DemoDevice } from './cast.js';
@@ -60,6 +61,25 @@ export class Scene {
       return `${device.label}${where}`;
     });
     if (described.length > 0) narrator.detail(`read by ${described.join(', ')}`);
+  }
+
+  /**
+   * Waits until every one of `devices` refused the commit `eventId`, and prints how each did.
+   * Returns the refusals.
+   */
+  async reportRefusals(
+    eventId: string,
+    devices: readonly DemoDevice[],
+  ): Promise<ClientEvents['commitRefused'][]> {
+    const refusal = (d: DemoDevice) => d.events('commitRefused').find((r) => r.eventId === eventId);
+    await waitUntil(`${devices.map((d) => d.label).join(', ')} to refuse the forged commit`, () =>
+      devices.every((d) => refusal(d) !== undefined),
+    );
+    return devices.map((d) => {
+      const r = refusal(d)!;
+      this.narrator.refused(`${d.label} refused it: ${r.code} (${r.reason})`);
+      return r;
+    });
   }
 
   /** Prints background errors the clients reported since the last call (the story goes on). */

@@ -55,6 +55,8 @@ export function watch(client: Client, name: string): Device {
     'syncError',
     'loggedOut',
     'backup',
+    'commitRefused',
+    'rejoin',
   ] as const) {
     record(name);
   }

@@ -4,6 +4,7 @@
  */
 import type { EpochId } from '@trellis/dmls';
 import type { DemoDevice } from '../cast.js';
+import { short } from '../forge.js';
 import type { Scene } from '../scene.js';
 import { expect, waitUntil } from '../waiting.js';
 import type { People } from './accounts.js';
@@ -30,7 +31,8 @@ export async function forkTheRoom(scene: Scene, people: People, roomId: string):
       'commit a key update on the same epoch, neither seeing the other’s, and each sends a ' +
       'message in the epoch it just made. Then everyone syncs again.',
   );
-  const base = aliceLaptop.client.room(roomId)!.current()!.epoch;
+  const { epoch: base, key: baseKey } = aliceLaptop.client.room(roomId)!.current()!;
+  const baseTag = aliceLaptop.client.room(roomId)!.group!.epoch(baseKey)!.tag;
   await Promise.all(everyone.map((d) => d.client.stop()));
   await Promise.all([aliceLaptop.client.rotateKeys(roomId), bobLaptop.client.rotateKeys(roomId)]);
   const tipOfAlice = aliceLaptop.client.room(roomId)!.current()!.epoch;
@@ -47,6 +49,10 @@ export async function forkTheRoom(scene: Scene, people: People, roomId: string):
       `${device.label} committed a key update on ${cast.epoch(base)}, making ${cast.epoch(tip)}`,
     );
   }
+  narrator.detail(
+    `both commits sign the epoch they build on in their MLS authenticated data: commit event ` +
+      `${short(baseKey)}, confirmation tag ${short(baseTag)} (the JSON beside the ciphertext is only a hint)`,
+  );
   for (const [device, text] of [
     [aliceLaptop, ON_ALICE_BRANCH],
     [bobLaptop, ON_BOB_BRANCH],

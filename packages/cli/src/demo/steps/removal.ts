@@ -1,28 +1,47 @@
 /**
- * Step 7: carol is removed from the room; the next commit removes her device from the group, and
- * what is sent after it is out of her reach, even with the group state her device kept.
+ * Step 7: carol is removed from the room while her device, not yet aware of it, commits a key
+ * update: the room forks between her update and the commit that removes her. The merge is made
+ * on the removal's branch (a removed device's commits carry no vote) and keeps her out; a merge
+ * that would keep her is refused by everyone (REMOVAL_UNDONE). What is sent after it is out of
+ * her reach, even with the group state her device kept.
  */
 import { ClientError } from '@trellis/client';
 import type { DmlsGroup, Received } from '@trellis/dmls';
 import type { DemoDevice } from '../cast.js';
+import { commitData, postForgedCommit } from '../forge.js';
 import type { Scene } from '../scene.js';
 import { expect, waitUntil } from '../waiting.js';
 import type { People } from './accounts.js';
-import { describeCommit, inOneEpoch } from './epochs.js';
+import { describeCommit, inOneEpoch, sameEpoch } from './epochs.js';
 
 export const AFTER_CAROL_LEFT = 'Carol is gone; she cannot read this.';
 
 export async function removeCarol(scene: Scene, people: People, roomId: string): Promise<void> {
   const { narrator, cast } = scene;
   const { aliceLaptop, alicePhone, bobLaptop, carolLaptop } = people;
+  const everyone = [aliceLaptop, alicePhone, bobLaptop, carolLaptop];
   const remaining = [aliceLaptop, alicePhone, bobLaptop];
   const carol = carolLaptop.client.identity;
   await narrator.step(
     'Carol is removed and shut out',
     'Alice removes Carol from the room. Her device is no longer one of the room’s devices, so ' +
-      'the next commit removes it from the group, and the epochs after that commit are keyed ' +
-      'for the remaining devices only. The server stops sending Carol the room’s events; and ' +
-      'even if her device kept its group state and got hold of the ciphertext, it could not read it.',
+      'the next commit removes it from the group. To make it hard, Carol’s device commits a ' +
+      'key update at the same moment, on the same epoch: the room forks between her update and ' +
+      'the removal. A removed device gets no vote in the choice of the branch to build on, and ' +
+      'a merge may not keep a device that one of the branches it merges removed, so the merge ' +
+      'keeps her out. The epochs after it are keyed for the remaining devices only; even if her ' +
+      'device kept its group state and got hold of the ciphertext, it could not read them.',
+  );
+  await Promise.all(everyone.map((d) => d.client.stop()));
+  const base = aliceLaptop.client.room(roomId)!.current()!;
+  await carolLaptop.client.rotateKeys(roomId);
+  const carolsTip = carolLaptop.client.room(roomId)!.current()!;
+  expect(
+    sameEpoch(carolsTip.epoch, { epoch: base.epoch.epoch + 1n, creator: carol }),
+    'carol/laptop’s key update did not make a new epoch',
+  );
+  narrator.fact(
+    `carol/laptop committed a key update on ${cast.epoch(base.epoch)}, making ${cast.epoch(carolsTip.epoch)}`,
   );
   // What a device that does not forget would keep: the group as it was before the removal.
   const keptGroup = carolLaptop.client.room(roomId)?.group;
@@ -30,6 +49,26 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
 
   await aliceLaptop.client.kick(roomId, carolLaptop.client.userId, 'the demo removes Carol');
   narrator.fact(`alice/laptop removed ${carolLaptop.client.userId} from the room`);
+  // Alice's laptop reads the room's state, not the timeline where carol's update waits.
+  const leave = (await aliceLaptop.client.http.roomState(roomId)).find(
+    (e) => e.type === 'm.room.member' && e.state_key === carolLaptop.client.userId,
+  );
+  expect(leave?.content.membership === 'leave', 'the room state does not show carol gone');
+  aliceLaptop.client.room(roomId)!.applyState(leave);
+  await aliceLaptop.client.rotateKeys(roomId);
+  const removal = aliceLaptop
+    .events('commit')
+    .find((c) => c.roomId === roomId && c.mine && c.removed.includes(carol));
+  expect(
+    removal !== undefined && sameEpoch(removal.base, base.epoch),
+    'alice/laptop did not remove carol/laptop on the epoch carol updated',
+  );
+  narrator.fact(
+    `alice/laptop, not having seen carol’s update, committed ${describeCommit(cast, removal)}`,
+  );
+  narrator.fact('now every device syncs again');
+  for (const device of everyone) device.client.start();
+
   await waitUntil('carol/laptop to see that she left the room', () =>
     carolLaptop
       .events('membership')
@@ -45,21 +84,34 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
   narrator.fact('carol/laptop saw its membership become “leave” and deleted its group state');
 
   await waitUntil(
-    'a commit removing carol/laptop, applied by the remaining devices',
+    'the remaining devices to merge the branches without carol/laptop',
     () =>
       inOneEpoch(roomId, remaining) && remaining.every((d) => !d.members(roomId).includes(carol)),
   );
-  const removal = remaining
+  const forked = [removal.epoch, carolsTip.epoch];
+  const merge = remaining
     .flatMap((d) => d.events('commit'))
-    .find((c) => c.roomId === roomId && c.removed.includes(carol));
-  expect(removal !== undefined, 'carol/laptop left the group without a commit removing it');
-  narrator.fact(`${cast.label(removal.epoch.creator)} committed ${describeCommit(cast, removal)}`);
+    .find(
+      (c) =>
+        c.roomId === roomId &&
+        forked.every((e) => sameEpoch(c.base, e) || c.resolves.some((r) => sameEpoch(r, e))),
+    );
+  expect(merge !== undefined, 'no commit merged carol’s update and her removal');
+  expect(sameEpoch(merge.base, removal.epoch), 'the merge was made on carol/laptop’s branch');
+  narrator.fact(
+    `${cast.label(merge.epoch.creator)} sent the resolving commit ${describeCommit(cast, merge)}`,
+  );
+  narrator.detail(
+    'carol/laptop’s branch did not win: the base rule counts no vote for a device that a ' +
+      'branch removed, so the merge builds on the removal',
+  );
   narrator.detail(
     `members now: ${aliceLaptop
       .members(roomId)
       .map((m) => cast.label(m))
-      .join(', ')}`,
+      .join(', ')}; carol/laptop’s update was merged in without her`,
   );
+  await forgeAMergeThatKeepsCarol(scene, people, roomId, carolsTip.key, removal.eventId);
 
   const eventId = await scene.say(bobLaptop, roomId, AFTER_CAROL_LEFT, remaining);
   scene.reportReaders(roomId, AFTER_CAROL_LEFT, remaining);
@@ -98,6 +150,39 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
   narrator.refused(
     `handed the message, it cannot decrypt it: ${messageOutcome.code} (${messageOutcome.reason})`,
   );
+}
+
+/**
+ * Alice's phone, which holds carol's branch, forges a merge on it that resolves the removal's
+ * branch and keeps carol/laptop: the other devices refuse it.
+ */
+async function forgeAMergeThatKeepsCarol(
+  scene: Scene,
+  people: People,
+  roomId: string,
+  carolsKey: string,
+  removalKey: string,
+): Promise<void> {
+  const { narrator, cast } = scene;
+  const { aliceLaptop, alicePhone, bobLaptop } = people;
+  const group = alicePhone.client.room(roomId)!.group!;
+  const carolsEpoch = group.epoch(carolsKey);
+  const removalEpoch = group.epoch(removalKey);
+  expect(
+    carolsEpoch !== undefined && removalEpoch !== undefined,
+    'alice/phone does not hold both branches',
+  );
+  const forged = await postForgedCommit(
+    alicePhone,
+    roomId,
+    carolsEpoch,
+    commitData(carolsEpoch, [removalEpoch]),
+  );
+  narrator.fact(
+    `to test that protection, alice/phone forges a merge on carol’s branch, ${cast.epoch(carolsEpoch.id)}, ` +
+      `that resolves ${cast.epoch(removalEpoch.id)} and keeps carol/laptop`,
+  );
+  await scene.reportRefusals(forged, [aliceLaptop, bobLaptop]);
 }
 
 /**

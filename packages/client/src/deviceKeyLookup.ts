@@ -1,0 +1,47 @@
+/**
+ * The published signature keys dMLS checks every leaf against (`DmlsGroupOptions.deviceKeys`),
+ * answered from the device directory:
+ *
+ * - the pinned key, for a device ever seen in its user's device list (a device that has since
+ *   logged out keeps it: older epochs still have its leaf);
+ * - `null`, once a query started after the question came up answered for the user without
+ *   that device: its user never published it;
+ * - `undefined` otherwise: the user is marked for fetching, and the group is asked again
+ *   (`retry`) after the next refresh.
+ */
+import { deviceOf, type DeviceKeys } from '@trellis/dmls';
+import type { DeviceDirectory } from './devices.js';
+
+/** Unknown devices remembered at most; beyond, the oldest questions are asked afresh. */
+const MAX_ASKED = 10_000;
+
+export class DeviceKeyLookup {
+  /** Device → the directory's query count when the question first came up. */
+  private readonly asked = new Map<string, number>();
+
+  constructor(private readonly directory: DeviceDirectory) {}
+
+  /** The lookup in the form dMLS takes. */
+  readonly keys: DeviceKeys = (identity) => this.lookup(identity);
+
+  lookup(identity: string): Uint8Array | null | undefined {
+    const pinned = this.directory.pinnedKey(identity);
+    if (pinned) return pinned;
+    let userId: string;
+    try {
+      userId = deviceOf(identity).userId;
+    } catch {
+      return null; // not a device name at all
+    }
+    const since = this.asked.get(identity);
+    if (since === undefined) {
+      this.asked.set(identity, this.directory.queries);
+      if (this.asked.size > MAX_ASKED) this.asked.delete(this.asked.keys().next().value!);
+      this.directory.markDirty([userId]);
+      return undefined;
+    }
+    if (this.directory.answeredSince(userId, since) && this.directory.isKnown(userId)) return null;
+    if (this.directory.isKnown(userId)) this.directory.markDirty([userId]);
+    return undefined;
+  }
+}
