@@ -45,6 +45,11 @@ export interface FuzzTarget {
   readonly name: string;
   readonly kind: TargetKind;
   readonly description: string;
+  /**
+   * Inputs in the short pass `npm test` runs (fuzz.test.ts); the kind's default when omitted.
+   * For targets whose inputs cost milliseconds each (several group states restored per input).
+   */
+  readonly shortRuns?: number;
   /** Builds fixtures and seeds (deterministically, so that saved inputs replay). */
   setup(): Promise<TargetInstance>;
 }

@@ -1,6 +1,6 @@
 /**
- * A short fuzz pass of every target, run with the tests: a few thousand inputs each, fixed
- * seed. Every input must be accepted or refused with the target's typed error; the seeds must
+ * A short fuzz pass of every target, run with the tests: a few thousand inputs each (fewer for
+ * targets that say so: `shortRuns`), fixed seed. Every input must be accepted or refused with the target's typed error; the seeds must
  * be accepted and the mutants must reach several refusal codes, or the target is not testing
  * what it claims to.
  */
@@ -22,7 +22,7 @@ describe('fuzz: short pass of every target', () => {
     test(`${target.name}: ${target.description}`, async () => {
       const instance = await target.setup();
       open.push(instance);
-      const runs = RUNS[target.kind];
+      const runs = target.shortRuns ?? RUNS[target.kind];
       const report = await fuzzTarget(target, instance, { runs, seed: SEED });
       const failures = report.failureSamples.map(
         (f) => `#${f.index} ${f.kind}: ${f.message}\ninput ${f.input}\n${f.stack ?? ''}`,
