@@ -72,6 +72,12 @@ export class EpochGraph {
     return this.nodes.size;
   }
 
+  /** Grows whenever an epoch is added or comes to be held. */
+  get version(): number {
+    return this.changes;
+  }
+  private changes = 0;
+
   all(): EpochNode[] {
     return [...this.nodes.values()];
   }
@@ -95,6 +101,7 @@ export class EpochGraph {
       old ? [...(old.base !== undefined ? [old.base] : []), ...old.resolves] : [],
     );
     const parents = [...(node.base !== undefined ? [node.base] : []), ...node.resolves];
+    if (parents.includes(node.key)) throw new Error(`epoch ${node.key} cannot be its own parent`);
     let generation = old?.generation ?? 0;
     for (const key of parents) {
       const parent = this.nodes.get(key);
@@ -126,6 +133,8 @@ export class EpochGraph {
   }
 
   private put(node: EpochNode): void {
+    const old = this.nodes.get(node.key);
+    if (!old || (old.held.kind === 'none' && node.held.kind !== 'none')) this.changes++;
     this.nodes.set(node.key, node);
     if (node.tag !== '') this.byTag.set(node.tag, node.key);
   }

@@ -55,7 +55,10 @@ export function planResolution(
   const state = base.held.state;
   const others = tips.filter((t) => t !== base);
   const devices = new Set(room.devices);
-  const rejoins = new Map([...(room.rejoins ?? [])].filter(([id]) => devices.has(id)));
+  // Its own request is for the others to answer: a device does not replace itself.
+  const rejoins = new Map(
+    [...(room.rejoins ?? [])].filter(([id]) => devices.has(id) && id !== core.identity),
+  );
   const excluded = excludedBy(core, base, others);
   const remove = new Set(offendingLeaves(state, core.keys));
   for (const [id, leaf] of base.members) {

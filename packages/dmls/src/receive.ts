@@ -62,9 +62,10 @@ export type Received =
  * and their outcomes follow the event's own.
  */
 export function receive(core: GroupCore, event: RoomEvent, now: number): Received[] {
-  const before = core.graph.size;
+  const before = core.graph.version;
   const out = [process(core, event, now)];
-  if (core.graph.size > before) out.push(...retry(core, now, false));
+  // A new epoch, or one this device now holds, may be what waiting or parked events need.
+  if (core.graph.version !== before) out.push(...retry(core, now, true));
   return out;
 }
 
@@ -85,11 +86,18 @@ export function retry(core: GroupCore, now: number, parked = true): Received[] {
   return out;
 }
 
+/** An epoch is named by its event id, which commit data carries in at most 255 bytes. */
+const MAX_EVENT_ID_BYTES = 255;
+
 function process(core: GroupCore, event: RoomEvent, now: number): Received {
   const { eventId } = event;
   if (core.seen.has(eventId)) return { kind: 'duplicate', eventId };
   let result: Received;
   try {
+    const size = Buffer.byteLength(eventId, 'utf8');
+    if (size === 0 || size > MAX_EVENT_ID_BYTES) {
+      throw new DmlsError('MALFORMED_EVENT', `an event id of ${size} bytes cannot name an epoch`);
+    }
     const parsed = parseRoomEvent(event.content);
     if (parsed.suite !== core.suite) {
       throw new DmlsError('UNSUPPORTED_ALGORITHM', 'another cipher suite');
@@ -168,6 +176,10 @@ function processCommit(
   }
   const id: EpochId = { epoch: base.id.epoch + 1n, creator: parsed.sender };
   const edges = { base: base.key, resolves: resolved.map((n) => n.key) };
+  if (edges.base === eventId || edges.resolves.includes(eventId)) {
+    // A server reusing an event id could otherwise make an epoch its own parent.
+    throw new DmlsError('INVALID_METADATA', 'the commit names its own event as a parent');
+  }
 
   const own = core.pending.get((event.content as { ciphertext: string }).ciphertext);
   if (own && parsed.sender === core.identity) {
@@ -178,11 +190,11 @@ function processCommit(
   if (base.held.kind === 'messages') {
     // Too late to apply: this device can no longer follow that branch, and should rejoin.
     core.unfollowable.add(eventId);
-    recordNone(core, eventId, id, parsed, { base: base.key, resolves: [] }, now);
+    recordNone(core, eventId, id, parsed, edges, now);
     throw new DmlsError('EPOCH_EXPIRED', `epoch ${base.key} can no longer take commits`);
   }
   if (base.held.kind === 'none') {
-    const node = recordNone(core, eventId, id, parsed, { base: base.key, resolves: [] }, now);
+    const node = recordNone(core, eventId, id, parsed, edges, now);
     if (base.members.size > 0) {
       throw new DmlsError('EPOCH_EXPIRED', `epoch ${base.key} can no longer take commits`);
     }
@@ -191,21 +203,34 @@ function processCommit(
 
   const baseState = base.held.state;
   const r = processGroupMessage(baseState, parsed.message);
-  if (r.kind === 'removed') {
-    recordNone(core, eventId, id, parsed, edges, now);
-    return { kind: 'removed', eventId, epoch: id };
+  if (r.kind !== 'commit' && r.kind !== 'removed') {
+    throw new DmlsError('MALFORMED_EVENT', 'not a commit');
   }
-  if (r.kind !== 'commit') throw new DmlsError('MALFORMED_EVENT', 'not a commit');
-  const committer = identityAt(r.state, r.committer.leafIndex);
+  // A commit that removes this device is checked like any other before it is believed: the
+  // same commit must not take this device out alone while every other device refuses it.
+  const committer = identityAt(r.kind === 'commit' ? r.state : baseState, r.committer.leafIndex);
   if (committer !== parsed.sender) {
     throw new DmlsError('SENDER_MISMATCH', `the commit is signed by ${committer}`);
   }
   // Every leaf that enters the tree is one its user published (ghost leaves are refused).
   const entering: LeafNode[] = r.summary.added.map((a) => a.keyPackage.leafNode);
-  if (r.summary.hasPath) entering.push(r.state.tree.leaf(r.committer.leafIndex)!);
+  if (r.kind === 'commit' && r.summary.hasPath) {
+    entering.push(r.state.tree.leaf(r.committer.leafIndex)!);
+  }
   const { unknown } = checkLeaves(entering, core.keys);
   if (unknown.length > 0) return wait(core, event, now, { devices: unknown });
-  const members = membersOf(r.state);
+  const removedIds = r.summary.removed.map((leaf) => identityAt(baseState, leaf));
+  const addedIds = r.summary.added.map((a) => credentialIdentity(a.keyPackage.leafNode));
+  const members =
+    r.kind === 'commit'
+      ? membersOf(r.state)
+      : new Set([...base.members.keys()].filter((d) => !removedIds.includes(d)).concat(addedIds));
+  if (
+    addedIds.length !== new Set(addedIds).size ||
+    addedIds.some((d) => base.members.has(d) && !removedIds.includes(d))
+  ) {
+    throw new DmlsError('DUPLICATE_IDENTITY', 'the commit adds a device already in the group');
+  }
   if (resolved.length > 0) {
     if (!r.summary.hasPath) {
       throw new DmlsError('INVALID_RESOLVES', 'a merge must carry a fresh path');
@@ -218,6 +243,10 @@ function processCommit(
       );
     }
   }
+  if (r.kind === 'removed') {
+    recordNone(core, eventId, id, parsed, edges, now);
+    return { kind: 'removed', eventId, epoch: id };
+  }
   const tag = toHex(r.state.confirmationTag);
   const same = core.graph.withTag(tag);
   if (same && same.key !== eventId) {
@@ -225,10 +254,8 @@ function processCommit(
     core.graph.alias(eventId, same);
     return { kind: 'duplicate', eventId };
   }
-  const added = r.summary.added.map((a) => credentialIdentity(a.keyPackage.leafNode));
-  const removed = r.summary.removed.map((leaf) => identityAt(baseState, leaf));
-  const node = record(core, eventId, id, edges, r.state, added, removed, false, now);
-  return committed(node, base, resolved, added, removed);
+  const node = record(core, eventId, id, edges, r.state, addedIds, removedIds, false, now);
+  return committed(node, base, resolved, addedIds, removedIds);
 }
 
 /**
