@@ -24,6 +24,11 @@ export interface EpochNode {
   readonly base?: string;
   /** Other tips the commit merged. */
   readonly resolves: readonly string[];
+  /**
+   * Signed parents this device did not know when it added the epoch (a Welcome's base and
+   * resolved epochs from before it joined): no edge, but they count as ancestors.
+   */
+  readonly signedParents?: readonly string[];
   /** Members as `userId|deviceId` → leaf index; empty if this device is not one. */
   readonly members: ReadonlyMap<string, number>;
   /** Devices the creating commit added and removed (known when this device processed it). */
@@ -187,16 +192,20 @@ export class EpochGraph {
     return out;
   }
 
-  /** Whether `ancestor` is `node` or one of its ancestors. */
+  /** Whether `ancestor` is `node` or one of its ancestors (signed parents included). */
   isAncestor(ancestor: EpochNode, node: EpochNode): boolean {
     const seen = new Set<string>();
     const stack = [node];
     while (stack.length > 0) {
       const n = stack.pop()!;
       if (n.key === ancestor.key) return true;
-      if (seen.has(n.key) || n.generation <= ancestor.generation) continue;
+      if (seen.has(n.key)) continue;
       seen.add(n.key);
-      stack.push(...this.parents(n));
+      for (const key of n.signedParents ?? []) {
+        const parent = this.get(key);
+        if (parent) stack.push(parent);
+      }
+      if (n.generation > ancestor.generation) stack.push(...this.parents(n));
     }
     return false;
   }

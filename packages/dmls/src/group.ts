@@ -147,18 +147,23 @@ export class DmlsGroup {
     const tag = toHex(joined.state.confirmationTag);
     const known = this.core.graph.get(welcome.commitEvent) ?? this.core.graph.withTag(tag);
     if (known && known.held.kind !== 'none') return [];
+    const node = welcomeNode(this.core, welcome, joined);
     if (known) {
       if (known.tag !== '' && known.tag !== tag) {
         throw new DmlsError('INVALID_METADATA', 'the Welcome names another epoch');
       }
+      const signedParents = [node.base, ...node.resolves, ...(node.signedParents ?? [])].filter(
+        (k): k is string => k !== undefined && k !== known.base && !known.resolves.includes(k),
+      );
       this.core.graph.update({
         ...known,
         tag,
-        held: { kind: 'full', state: joined.state },
-        members: membersOf(joined.state),
+        held: node.held,
+        members: node.members,
+        ...(signedParents.length > 0 && { signedParents }),
       });
     } else {
-      this.core.graph.add(welcomeNode(this.core, welcome, joined), now);
+      this.core.graph.add(node, now);
     }
     this.core.unfollowable.clear();
     return retry(this.core, now, true);

@@ -70,9 +70,13 @@ export function welcomeNode(
       throw new DmlsError('REMOVAL_UNDONE', `the Welcome's epoch keeps ${kept.join(', ')}`);
     }
   }
+  const unlinked = [joined.data.baseEvent, ...joined.data.resolves.map((r) => r.event)].filter(
+    (e) => e !== welcome.commitEvent && !core.graph.get(e),
+  );
   return {
     id: { epoch: joined.state.context.epoch, creator: welcome.sender },
     key: welcome.commitEvent,
+    ...(unlinked.length > 0 && { signedParents: unlinked }),
     tag: toHex(joined.state.confirmationTag),
     ...(base && base.key !== welcome.commitEvent && { base: base.key }),
     resolves: resolved.map((n) => n.key),

@@ -66,6 +66,7 @@ export interface EpochRecord {
   tag: string;
   base?: string;
   resolves: string[];
+  signedParents?: string[];
   members: [string, number][];
   added: string[];
   removed: string[];
@@ -170,6 +171,7 @@ function encodeNode(node: EpochNode): EpochRecord {
     tag: node.tag,
     ...(node.base !== undefined && { base: node.base }),
     resolves: [...node.resolves],
+    ...(node.signedParents && { signedParents: [...node.signedParents] }),
     members: [...node.members],
     added: [...node.added],
     removed: [...node.removed],
@@ -198,6 +200,7 @@ function decodeNode(provider: CryptoProvider, record: EpochRecord): EpochNode {
     tag: record.tag,
     ...(record.base !== undefined && { base: record.base }),
     resolves: record.resolves,
+    ...(record.signedParents && { signedParents: record.signedParents }),
     members: new Map(record.members),
     added: record.added,
     removed: record.removed,

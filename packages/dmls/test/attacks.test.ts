@@ -67,6 +67,23 @@ describe('1. fork metadata is authenticated and checked', () => {
     stillWorks(room, EVERYONE);
   });
 
+  test('a joiner refuses a merge of an epoch from before it joined, named in its Welcome', () => {
+    const room = threeMembers();
+    const e1 = room.commit(ALICE);
+    room.deliverAll(e1);
+    const joinCommit = room.add(ALICE, [DAVE]); // Dave's Welcome names e1 as its base
+    room.deliver(DAVE, e1); // the older commit reaches Dave afterwards
+    const onJoin = room.group(BOB).epoch(joinCommit.eventId)!;
+    const e1Node = room.group(BOB).epoch(e1.eventId)!;
+    const forged = room.forge(BOB, onJoin.key, {
+      baseEvent: onJoin.key,
+      resolves: [{ event: e1.eventId, tag: fromHex(e1Node.tag) }],
+    });
+    for (const id of [ALICE, CAROL, DAVE]) {
+      assert.equal(codeOf(room.deliver(id, forged)), 'INVALID_RESOLVES', id);
+    }
+  });
+
   test('naming an epoch that does not exist yet only makes the commit wait', () => {
     const room = threeMembers();
     const base = room.group(BOB).current();
