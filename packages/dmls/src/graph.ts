@@ -87,8 +87,13 @@ export class EpochGraph {
     return [...this.nodes.values()];
   }
 
+  /** Epochs nothing builds on yet: no child, and named by no Welcome as a signed parent. */
   tips(): EpochNode[] {
-    return this.all().filter((n) => !this.successors.has(n.key));
+    const named = new Set<string>();
+    for (const n of this.nodes.values()) {
+      for (const k of n.signedParents ?? []) named.add(this.get(k)?.key ?? k);
+    }
+    return this.all().filter((n) => !this.successors.has(n.key) && !named.has(n.key));
   }
 
   parents(node: EpochNode): EpochNode[] {
