@@ -37,7 +37,7 @@ import {
   type KeyPackageBundle,
   type KeyPair,
 } from '../../packages/mls/src/index.js';
-import type { Kem, Signature } from '../../packages/mls/src/crypto/provider.js';
+import { providerWithRandom } from '../../packages/mls/test/support/seededProvider.js';
 import {
   DmlsGroup,
   encodeCommitData,
@@ -84,43 +84,7 @@ export function reseedableProvider(seed: string): {
   reseed(seed: string | Uint8Array): void;
 } {
   let rng = new Prng(seed);
-  const randomBytes = (n: number) => rng.bytes(n);
-  const kems = new Map<number, Kem>();
-  const signatures = new Map<number, Signature>();
-  const provider: CryptoProvider = {
-    ...nodeCrypto,
-    name: `${nodeCrypto.name}, reseedable`,
-    randomBytes,
-    kem(id) {
-      let kem = kems.get(id);
-      if (!kem) {
-        const base = nodeCrypto.kem(id);
-        kem = {
-          ...base,
-          generateKeyPair: () => base.deriveKeyPair(randomBytes(base.privateKeySize)),
-          encap: (publicKey, ikmE) =>
-            base.encap(publicKey, ikmE ?? randomBytes(base.privateKeySize)),
-        };
-        kems.set(id, kem);
-      }
-      return kem;
-    },
-    signature(scheme) {
-      let signature = signatures.get(scheme);
-      if (!signature) {
-        const base = nodeCrypto.signature(scheme);
-        signature = {
-          ...base,
-          generateKeyPair: () => {
-            const privateKey = randomBytes(32);
-            return { privateKey, publicKey: base.publicKey(privateKey) };
-          },
-        };
-        signatures.set(scheme, signature);
-      }
-      return signature;
-    },
-  };
+  const provider = providerWithRandom(`${nodeCrypto.name}, reseedable`, (n) => rng.bytes(n));
   return {
     provider,
     reseed(next) {

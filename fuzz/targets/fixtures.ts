@@ -36,7 +36,7 @@ import {
   type PskSource,
   type Welcome,
 } from '../../packages/mls/src/index.js';
-import type { Kem, Signature } from '../../packages/mls/src/crypto/provider.js';
+import { providerWithRandom } from '../../packages/mls/test/support/seededProvider.js';
 import { Prng } from '../prng.js';
 
 const VECTOR_DIR = fileURLToPath(new URL('../../test-vectors/mls/', import.meta.url));
@@ -55,44 +55,7 @@ export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(h
  */
 export function seededProvider(seed: string): CryptoProvider {
   const rng = new Prng(seed);
-  const randomBytes = (n: number) => rng.bytes(n);
-  const kems = new Map<number, Kem>();
-  const signatures = new Map<number, Signature>();
-  return {
-    ...nodeCrypto,
-    name: `${nodeCrypto.name}, seeded`,
-    randomBytes,
-    kem(id) {
-      let kem = kems.get(id);
-      if (!kem) {
-        const base = nodeCrypto.kem(id);
-        kem = {
-          ...base,
-          generateKeyPair: () => base.deriveKeyPair(randomBytes(base.privateKeySize)),
-          encap: (publicKey, ikmE) =>
-            base.encap(publicKey, ikmE ?? randomBytes(base.privateKeySize)),
-        };
-        kems.set(id, kem);
-      }
-      return kem;
-    },
-    signature(scheme) {
-      let signature = signatures.get(scheme);
-      if (!signature) {
-        const base = nodeCrypto.signature(scheme);
-        signature = {
-          ...base,
-          // Ed25519 (the fixtures' suite) takes any 32 bytes as a private key.
-          generateKeyPair: () => {
-            const privateKey = randomBytes(32);
-            return { privateKey, publicKey: base.publicKey(privateKey) };
-          },
-        };
-        signatures.set(scheme, signature);
-      }
-      return signature;
-    },
-  };
+  return providerWithRandom(`${nodeCrypto.name}, seeded`, (n) => rng.bytes(n));
 }
 
 /** The fixtures' clock: fixed, and inside every fixture KeyPackage's lifetime. */

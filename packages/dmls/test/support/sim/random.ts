@@ -3,12 +3,8 @@
  * every random byte (keys, path secrets, HPKE ephemerals, nonces' reuse guards) comes from a
  * second seeded generator, so that a seed replays bit for bit.
  */
-import { nodeCrypto, type CryptoProvider } from '@trellis/mls';
-
-type KemId = Parameters<CryptoProvider['kem']>[0];
-type Kem = ReturnType<CryptoProvider['kem']>;
-type SignatureScheme = Parameters<CryptoProvider['signature']>[0];
-type Signature = ReturnType<CryptoProvider['signature']>;
+import type { CryptoProvider } from '@trellis/mls';
+import { providerWithRandom } from '../../../../mls/test/support/seededProvider.js';
 
 /** xorshift32: small, fast and plenty for choosing simulation steps. */
 export class Random {
@@ -63,41 +59,5 @@ export class Random {
  * and HPKE encapsulations get a seeded ephemeral key. Not secure, only reproducible.
  */
 export function seededProvider(rng: Random): CryptoProvider {
-  const kems = new Map<KemId, Kem>();
-  const signatures = new Map<SignatureScheme, Signature>();
-  return {
-    name: 'sim-seeded',
-    randomBytes: (length) => rng.bytes(length),
-    hash: (id) => nodeCrypto.hash(id),
-    kdf: (id) => nodeCrypto.kdf(id),
-    aead: (id) => nodeCrypto.aead(id),
-    kem(id) {
-      let kem = kems.get(id);
-      if (!kem) {
-        const base = nodeCrypto.kem(id);
-        kem = {
-          ...base,
-          generateKeyPair: () => base.deriveKeyPair(rng.bytes(base.privateKeySize)),
-          encap: (publicKey, ikmE) => base.encap(publicKey, ikmE ?? rng.bytes(base.privateKeySize)),
-        };
-        kems.set(id, kem);
-      }
-      return kem;
-    },
-    signature(id) {
-      let signature = signatures.get(id);
-      if (!signature) {
-        const base = nodeCrypto.signature(id);
-        signature = {
-          ...base,
-          generateKeyPair() {
-            const privateKey = rng.bytes(32);
-            return { privateKey, publicKey: base.publicKey(privateKey) };
-          },
-        };
-        signatures.set(id, signature);
-      }
-      return signature;
-    },
-  };
+  return providerWithRandom('sim-seeded', (length) => rng.bytes(length));
 }
