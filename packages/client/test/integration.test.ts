@@ -9,22 +9,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import {
-  deviceOf,
-  encodeCommitData,
-  toBase64,
-  type CommitData,
-  type EpochNode,
-} from '@trellis/dmls';
-import {
-  basicCredential,
-  createCommit,
-  createKeyPackage,
-  encode,
-  mlsMessageCodec,
-  roomAlgorithm,
-  type KeyPackage,
-} from '@trellis/mls';
+import { encodeCommitData, roomEventContent, type CommitData, type EpochNode } from '@trellis/dmls';
+import { basicCredential, createCommit, createKeyPackage, type KeyPackage } from '@trellis/mls';
 import { GROUP_METADATA_EXTENSION } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import {
@@ -38,11 +24,6 @@ import {
 } from './helpers/clients.js';
 
 const PASSPHRASE = 'correct horse battery staple';
-
-const tuple = (identity: string): [string, string] => {
-  const { userId, deviceId } = deviceOf(identity);
-  return [userId, deviceId];
-};
 
 /**
  * A commit made with the MLS engine directly on `device`'s current epoch, carrying the signed
@@ -66,17 +47,15 @@ async function postForgedCommit(
     pending: 'none',
     authenticatedData: encodeCommitData(commitData),
   });
-  const content = {
-    algorithm: roomAlgorithm(group.suite),
-    ciphertext: toBase64(encode(mlsMessageCodec, created.commit)),
-    epoch_creator: tuple(tip.id.creator),
-    sender: tuple(device.client.identity),
-    commit_event: tip.key,
-    resolves: commitData.resolves.map((r) => {
-      const node = group.epoch(r.event)!;
-      return [Number(node.id.epoch), tuple(node.id.creator)];
-    }),
-  };
+  const content = roomEventContent(
+    group.suite,
+    created.commit,
+    tip.id,
+    device.client.identity,
+    tip.key,
+    commitData.resolves.map((r) => group.epoch(r.event)!.id),
+  );
+
   return device.client.http.sendEvent(
     roomId,
     'm.room.encrypted',

@@ -38,6 +38,7 @@ export {
   parseRoomEvent,
   parseWelcome,
   ROOM_EVENT_TYPE,
+  roomEventContent,
   toBase64,
   type Plaintext,
   type RoomEventContent,

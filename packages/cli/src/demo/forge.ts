@@ -4,21 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  deviceOf,
   encodeCommitData,
   ROOM_EVENT_TYPE,
-  toBase64,
+  roomEventContent,
   type CommitData,
   type EpochNode,
 } from '@trellis/dmls';
-import { createCommit, encode, mlsMessageCodec, roomAlgorithm } from '@trellis/mls';
+import { createCommit } from '@trellis/mls';
 import type { DemoDevice } from './cast.js';
 import { StoryFailure } from './waiting.js';
-
-const tuple = (identity: string): [string, string] => {
-  const { userId, deviceId } = deviceOf(identity);
-  return [userId, deviceId];
-};
 
 /** The signed commit data of a commit on `base` that claims to merge `resolves`. */
 export function commitData(base: EpochNode, resolves: readonly EpochNode[]): CommitData {
@@ -47,17 +41,16 @@ export async function postForgedCommit(
     pending: 'none',
     authenticatedData: encodeCommitData(data),
   });
-  const content = {
-    algorithm: roomAlgorithm(group.suite),
-    ciphertext: toBase64(encode(mlsMessageCodec, created.commit)),
-    epoch_creator: tuple(base.id.creator),
-    sender: tuple(device.client.identity),
-    commit_event: base.key,
-    resolves: data.resolves.map((r) => {
-      const node = group.epoch(r.event);
-      return node ? [Number(node.id.epoch), tuple(node.id.creator)] : [0, tuple(base.id.creator)];
-    }),
-  };
+  const content = roomEventContent(
+    group.suite,
+    created.commit,
+    base.id,
+    device.client.identity,
+    base.key,
+    // The clear hint; an epoch this device does not know is named after the base's creator.
+    data.resolves.map((r) => group.epoch(r.event)?.id ?? { epoch: 0n, creator: base.id.creator }),
+  );
+
   const txnId = `demo.forged.${randomBytes(6).toString('hex')}`;
   return device.client.http.sendEvent(roomId, ROOM_EVENT_TYPE, txnId, content);
 }
