@@ -8,6 +8,7 @@ import Fastify, {
 } from 'fastify';
 import type { ServerConfig } from './config.js';
 import { Store } from './db/index.js';
+import type { ServerContext } from './context.js';
 import { MatrixError } from './errors.js';
 import { sweepExpiredKeyPackages } from './keyPackages/store.js';
 import { devicesPlugin } from './plugins/devices.js';
@@ -22,15 +23,6 @@ import { syncPlugin } from './plugins/sync.js';
 import { toDevicePlugin } from './plugins/toDevice.js';
 import { versionsPlugin } from './plugins/versions.js';
 import { RateLimiter } from './rateLimit.js';
-
-/** What every route plugin is given. */
-export interface ServerContext {
-  config: ServerConfig;
-  store: Store;
-  claimLimiter: RateLimiter;
-  /** Aborted when the server starts closing: waiting syncs answer at once. */
-  shutdown: AbortSignal;
-}
 
 export const CLIENT_V3 = '/_matrix/client/v3';
 

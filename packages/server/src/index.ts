@@ -1,4 +1,5 @@
-export { buildApp, type ServerContext } from './app.js';
+export { buildApp } from './app.js';
+export type { ServerContext } from './context.js';
 export { loadConfig, DEFAULT_CONFIG, type ServerConfig, type DatabaseConfig } from './config.js';
 export { Store } from './db/index.js';
 export { serve } from './serve.js';

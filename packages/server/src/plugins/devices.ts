@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { deleteDevices } from '../devices.js';
 import { forbidden, notFound } from '../errors.js';
 import { anyObject, arrayOf, object, params, str } from '../schemas.js';

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { Database } from '../db/index.js';
 import { forbidden, invalidParam, notFound } from '../errors.js';
 import { clientEvent } from '../rooms/format.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { deviceListChanges } from '../deviceLists.js';
 import { recordDeviceListChange } from '../devices.js';
 import { MatrixError, invalidParam } from '../errors.js';

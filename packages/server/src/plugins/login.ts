@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { deleteDevices, startSession } from '../devices.js';
 import { MatrixError, forbidden, invalidParam, missingParam } from '../errors.js';
 import { checkDeviceId, localpartOf, userIdFor } from '../identifiers.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { Db } from '../db/index.js';
 import { forbidden, notFound } from '../errors.js';
 import { anyObject, params, str } from '../schemas.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { startSession } from '../devices.js';
 import { MatrixError, forbidden, missingParam } from '../errors.js';
 import { checkDeviceId, checkLocalpart, newLocalpart, userIdFor } from '../identifiers.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { Tx } from '../db/index.js';
 import type { BackupVersionsTable } from '../db/schema.js';
 import { MatrixError, invalidParam, notFound } from '../errors.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { Tx, WriteContext } from '../db/index.js';
 import { MatrixError, forbidden, invalidParam, notFound } from '../errors.js';
 import { isUserId, newRoomId } from '../identifiers.js';

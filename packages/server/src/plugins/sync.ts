@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { Db } from '../db/index.js';
 import { invalidParam } from '../errors.js';
 import { countOneTimeKeys, unusedFallbackKeyTypes } from '../keyPackages/store.js';

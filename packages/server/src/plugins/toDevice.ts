@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { checkEventSize } from './rooms.js';
 import { anyObject, mapOf, object, params, str } from '../schemas.js';
 import { earlierResult, recordResult, type TxnKey } from '../txns.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 
 /** The spec versions whose endpoints this server's subset follows. */
 export const SUPPORTED_VERSIONS = [
