@@ -58,6 +58,7 @@ import {
   DmlsGroup,
   encodeCommitData,
   type CommitData,
+  type CommitDataInput,
   type DmlsSnapshot,
   type EpochRecord,
   type Received,
@@ -755,11 +756,14 @@ function readCommitData(r: Reader): { version: number; data: CommitData } {
   const version = r.u8();
   const baseEvent = fromUtf8.decode(r.opaque());
   const resolves = r.vector((r2) => ({ event: fromUtf8.decode(r2.opaque()), tag: r2.opaque() }));
+  const device = (r2: Reader) => fromUtf8.decode(r2.opaque());
+  const removed = r.remaining > 0 ? r.vector(device) : [];
+  const added = r.remaining > 0 ? r.vector(device) : [];
   r.done();
-  return { version, data: { baseEvent, resolves } };
+  return { version, data: { baseEvent, resolves, removed, added } };
 }
 
-function writeCommitData(version: number, data: CommitData): Uint8Array {
+function writeCommitData(version: number, data: CommitDataInput): Uint8Array {
   const wr = new Writer();
   wr.u8(version);
   wr.opaque(utf8.encode(data.baseEvent));
@@ -767,6 +771,9 @@ function writeCommitData(version: number, data: CommitData): Uint8Array {
     w2.opaque(utf8.encode(ref.event));
     w2.opaque(ref.tag);
   });
+  for (const list of [data.removed ?? [], data.added ?? []]) {
+    wr.vector(list, (w2, id) => w2.opaque(utf8.encode(id)));
+  }
   return wr.finish();
 }
 
@@ -846,11 +853,11 @@ function mutateCommitSpec(
     else spec.removes.push(rng.below(6));
   } else {
     const parsed = tryCommitData(spec.data) ?? {
-      version: 1,
-      data: { baseEvent: rng.pick(names), resolves: [] },
+      version: 2,
+      data: { baseEvent: rng.pick(names), resolves: [], removed: [], added: [] },
     };
     let { version } = parsed;
-    const data = { baseEvent: parsed.data.baseEvent, resolves: [...parsed.data.resolves] };
+    const data = { ...parsed.data, resolves: [...parsed.data.resolves] };
     const tagOf = (name: string) => {
       const hex = w.tags.get(name);
       return hex ? new Uint8Array(Buffer.from(hex, 'hex')) : rng.pick(tags);
@@ -872,7 +879,7 @@ function mutateCommitSpec(
       const at = rng.below(data.resolves.length);
       data.resolves.splice(at, 0, data.resolves[at]!);
     } else if (step === 6) {
-      version = rng.pick([0, 2, 255]);
+      version = rng.pick([0, 1, 3, 255]);
     } else {
       // Base and a resolved epoch swapped.
       const at = rng.below(data.resolves.length + 1);
@@ -920,7 +927,7 @@ export const dmlsCommitData: FuzzTarget = {
     const spec = (
       committer: number,
       baseKey: string,
-      data: CommitData,
+      data: CommitDataInput,
       more: Partial<CommitSpec> = {},
     ): Uint8Array =>
       encode(specCodec, {
@@ -932,8 +939,8 @@ export const dmlsCommitData: FuzzTarget = {
         data: encodeCommitData(data),
         ...more,
       });
-    const on = (key: string): CommitData => ({ baseEvent: key, resolves: [] });
-    const merging = (key: string, ...others: string[]): CommitData => ({
+    const on = (key: string): CommitDataInput => ({ baseEvent: key, resolves: [] });
+    const merging = (key: string, ...others: string[]): CommitDataInput => ({
       baseEvent: key,
       resolves: others.map((k) => ({ event: k, tag: tag(k) })),
     });

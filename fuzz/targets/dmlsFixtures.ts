@@ -42,7 +42,7 @@ import {
   DmlsGroup,
   encodeCommitData,
   parseWelcome,
-  type CommitData,
+  type CommitDataInput,
   type DeviceKeys,
   type DmlsGroupOptions,
   type DmlsSnapshot,
@@ -298,7 +298,7 @@ function buildWorld(): DmlsWorld {
   const forge = (
     from: string,
     key: string,
-    data: CommitData,
+    data: CommitDataInput,
     extra: CommitOptions = {},
   ): RoomEvent => {
     const { state, node } = stateOf(from, key);
@@ -316,8 +316,8 @@ function buildWorld(): DmlsWorld {
     });
     return e;
   };
-  const on = (key: string): CommitData => ({ baseEvent: key, resolves: [] });
-  const merging = (key: string, ...others: string[]): CommitData => ({
+  const on = (key: string): CommitDataInput => ({ baseEvent: key, resolves: [] });
+  const merging = (key: string, ...others: string[]): CommitDataInput => ({
     baseEvent: key,
     resolves: others.map((k) => ({ event: k, tag: tagOf(k) })),
   });

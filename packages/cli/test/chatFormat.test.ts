@@ -119,7 +119,6 @@ describe('chat output', () => {
     for (const code of [
       'INVALID_RESOLVES',
       'REMOVAL_UNDONE',
-      'UNKNOWN_DEVICE',
       'DUPLICATE_IDENTITY',
       'INVALID_METADATA',
     ]) {

@@ -36,8 +36,8 @@ export interface ClientEvents {
   /**
    * A commit this device refused: it stays out of the group's graph, and the room carries on
    * without it. `code` is stable: e.g. `INVALID_RESOLVES` (it merges an epoch it may not),
-   * `REMOVAL_UNDONE` (it keeps a device a merged branch removed), `UNKNOWN_DEVICE` or
-   * `KEY_MISMATCH` (it adds a leaf its user did not publish), `DUPLICATE_IDENTITY`,
+   * `REMOVAL_UNDONE` (it keeps a device a merged branch removed), `KEY_MISMATCH` (it adds a
+   * leaf in a device's name under another key than its user published), `DUPLICATE_IDENTITY`,
    * `INVALID_METADATA` (its signed place in the graph is missing or wrong).
    */
   commitRefused: {

@@ -9,7 +9,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { encodeCommitData, roomEventContent, type CommitData, type EpochNode } from '@trellis/dmls';
+import {
+  encodeCommitData,
+  roomEventContent,
+  type CommitDataInput,
+  type EpochNode,
+} from '@trellis/dmls';
 import { basicCredential, createCommit, createKeyPackage, type KeyPackage } from '@trellis/mls';
 import { GROUP_METADATA_EXTENSION } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
@@ -33,7 +38,7 @@ const PASSPHRASE = 'correct horse battery staple';
 async function postForgedCommit(
   device: Device,
   roomId: string,
-  data: (tip: EpochNode) => CommitData,
+  data: (tip: EpochNode) => CommitDataInput,
   add: KeyPackage[] = [],
 ): Promise<string> {
   const group = device.client.room(roomId)!.group!;
@@ -304,22 +309,9 @@ describe('two users, three devices, one room, over HTTP', () => {
     carol.client.start();
     extra.push(carol);
     const realDevice = carol.client.identity;
-    const unpublished = `${carol.client.userId}|GHOST`;
-
-    // B1 adds a leaf in the name of a device carol never published: once her device list is
-    // fetched, every device refuses it.
-    const ghost = await postForgedCommit(
-      b1,
-      roomId,
-      (tip) => ({ baseEvent: tip.key, resolves: [] }),
-      [ghostKeyPackage(b1, unpublished)],
-    );
-    for (const d of [a1, b2!]) {
-      const refusal = await refusalOf(d, ghost);
-      assert.equal(refusal.code, 'UNKNOWN_DEVICE', `${d.name}: ${refusal.reason}`);
-    }
-
-    // Then one in the name of carol's real device, signed with another key than hers.
+    // B1 adds a leaf in the name of carol's real device, signed with another key than hers.
+    // (A leaf of a device nobody published is let in and removed by the next commit: devices
+    // must decide it alike whenever they look; packages/dmls/test/attacks.test.ts shows it.)
     const impostor = await postForgedCommit(
       b1,
       roomId,
@@ -333,7 +325,6 @@ describe('two users, three devices, one room, over HTTP', () => {
     for (const d of devices) {
       assert.equal(d.client.room(roomId)!.tips().length, 1, `${d.name} has one tip`);
       assert.ok(!membersOf(roomId, d).includes(realDevice));
-      assert.ok(!membersOf(roomId, d).includes(unpublished));
     }
 
     // Carol's real device is added the ordinary way once she joins.
@@ -342,7 +333,6 @@ describe('two users, three devices, one room, over HTTP', () => {
     await carol.client.joinRoom(roomId);
     await until('carol’s device in the group', () => converged(roomId, [...devices, carol]));
     assert.ok(membersOf(roomId, a1).includes(realDevice));
-    assert.ok(!membersOf(roomId, a1).includes(unpublished));
     await b2!.client.sendText(roomId, 'welcome carol');
     await until('carol reads it', () => carol.bodies(roomId).includes('welcome carol'));
     for (const d of [a1, b2!, carol]) assert.deepEqual(d.errors, [], `${d.name} had no errors`);

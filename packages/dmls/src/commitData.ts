@@ -24,14 +24,20 @@ import { DmlsError } from './errors.js';
  *   } EpochRef;
  *
  *   struct {
- *     uint8 version = 1;
+ *     uint8 version = 2;
  *     opaque base_event<V>;         // the commit event of the epoch this commit is made on
  *     EpochRef resolves<V>;         // the other tips it merges
+ *     opaque removed<V><V>;         // devices ("userId|deviceId") whose leaves it removes
+ *     opaque added<V><V>;           // devices it adds
  *   } TrellisCommitData;
  *
  * An epoch is named by the event of its commit, and pinned by that commit's confirmation tag:
  * the tag is derived from the epoch's key schedule, so no one can name an epoch that does not
  * exist yet (its own included), and a server cannot give another commit the same name.
+ *
+ * The membership changes are signed too so that every device decides a merge the same way:
+ * whether a merge undoes a removal must not depend on which epochs of the resolved branch a
+ * device could decrypt. A receiver that processes the commit checks them against its proposals.
  */
 export interface EpochRef {
   readonly event: string;
@@ -41,25 +47,38 @@ export interface EpochRef {
 export interface CommitData {
   readonly baseEvent: string;
   readonly resolves: readonly EpochRef[];
+  /** Devices whose leaves the commit removes, and devices it adds, sorted. */
+  readonly removed: readonly string[];
+  readonly added: readonly string[];
 }
 
-const VERSION = 1;
+/** Commit data as a committer writes it: no device lists means no device changes. */
+export type CommitDataInput = Omit<CommitData, 'removed' | 'added'> &
+  Partial<Pick<CommitData, 'removed' | 'added'>>;
+
+const VERSION = 2;
 /** Room event ids are short; a bound keeps a hostile field from costing memory. */
 const MAX_EVENT_ID = 255;
 const MAX_TAG = 64;
 const MAX_RESOLVES = 64;
+/** A device identity is a user id (at most 255 bytes) and a device id. */
+const MAX_IDENTITY = 512;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-function readEventId(bytes: Uint8Array): string {
+function readText(bytes: Uint8Array, what: string): string {
   try {
-    const id = fromUtf8.decode(bytes);
-    if (id.length > 0) return id;
+    const text = fromUtf8.decode(bytes);
+    if (text.length > 0) return text;
   } catch {
     // refused below
   }
-  throw new MlsError('INVALID_VALUE', 'an event id in the commit data is not UTF-8 text');
+  throw new MlsError('INVALID_VALUE', `${what} in the commit data is not UTF-8 text`);
+}
+
+function readEventId(bytes: Uint8Array): string {
+  return readText(bytes, 'an event id');
 }
 
 const commitDataCodec: Codec<CommitData> = {
@@ -70,6 +89,9 @@ const commitDataCodec: Codec<CommitData> = {
       w2.opaque(utf8.encode(ref.event));
       w2.opaque(ref.tag);
     });
+    for (const list of [data.removed, data.added]) {
+      w.vector([...list].sort(), (w2, id) => w2.opaque(utf8.encode(id)));
+    }
   },
   decode(r) {
     const version = r.u8();
@@ -79,7 +101,10 @@ const commitDataCodec: Codec<CommitData> = {
       event: readEventId(r2.opaque(MAX_EVENT_ID)),
       tag: r2.opaque(MAX_TAG),
     }));
-    return { baseEvent, resolves };
+    const device = (r2: typeof r) => readText(r2.opaque(MAX_IDENTITY), 'a device');
+    const removed = r.vector(device);
+    const added = r.vector(device);
+    return { baseEvent, resolves, removed, added };
   },
 };
 
@@ -90,11 +115,11 @@ const commitDataCodec: Codec<CommitData> = {
  */
 export const COMMIT_DATA_EXTENSION = 0xf0d5;
 
-export function encodeCommitData(data: CommitData): Uint8Array {
-  return encode(commitDataCodec, data);
+export function encodeCommitData(data: CommitDataInput): Uint8Array {
+  return encode(commitDataCodec, { ...data, removed: data.removed ?? [], added: data.added ?? [] });
 }
 
-export function commitDataExtension(data: CommitData): Extension {
+export function commitDataExtension(data: CommitDataInput): Extension {
   return { extensionType: COMMIT_DATA_EXTENSION, extensionData: encodeCommitData(data) };
 }
 
@@ -134,6 +159,11 @@ function parseCommitData(bytes: Uint8Array): CommitData {
       throw new DmlsError('INVALID_METADATA', `the commit names epoch ${ref.event} twice`);
     }
     names.add(ref.event);
+  }
+  for (const list of [data.removed, data.added]) {
+    if (list.some((id, i) => i > 0 && list[i - 1]! >= id)) {
+      throw new DmlsError('INVALID_METADATA', 'a device list of the commit data is not sorted');
+    }
   }
   return data;
 }

@@ -21,8 +21,6 @@ export const DMLS_ERROR_CODES = [
   'INVALID_RESOLVES',
   /** A merge keeps a device that a branch it resolves removed (removals are monotone). */
   'REMOVAL_UNDONE',
-  /** A leaf claims a device its user never published. */
-  'UNKNOWN_DEVICE',
   /** A leaf's signature key is not the one its user published for that device. */
   'KEY_MISMATCH',
   /** Two leaves of one tree claim the same device. */

@@ -57,8 +57,10 @@ export class EpochGraph {
   /** Other event ids under which an epoch is known (a replayed commit, a Welcome's claim). */
   private readonly aliases = new Map<string, string>();
   private readonly byTag = new Map<string, string>();
-  /** Epoch key → number of epochs naming it as base or in `resolves`. */
-  private readonly successors = new Map<string, number>();
+  /** Epoch key → the epochs naming it as a parent (base, resolved or signed parent). */
+  private readonly children = new Map<string, Set<string>>();
+  /** Signed parents not in the graph yet → the epochs that name them. */
+  private readonly unlinked = new Map<string, Set<string>>();
 
   get(event: string): EpochNode | undefined {
     return this.nodes.get(this.aliases.get(event) ?? event);
@@ -89,75 +91,123 @@ export class EpochGraph {
 
   /** Epochs nothing builds on yet: no child, and named by no Welcome as a signed parent. */
   tips(): EpochNode[] {
-    const named = new Set<string>();
-    for (const n of this.nodes.values()) {
-      for (const k of n.signedParents ?? []) named.add(this.get(k)?.key ?? k);
-    }
-    return this.all().filter((n) => !this.successors.has(n.key) && !named.has(n.key));
+    return this.all().filter((n) => !this.children.has(n.key));
+  }
+
+  /** Signed parents of known epochs that are not known themselves: the client fetches them. */
+  missingParents(): string[] {
+    return [...this.unlinked.keys()];
   }
 
   parents(node: EpochNode): EpochNode[] {
-    const keys = node.base === undefined ? node.resolves : [node.base, ...node.resolves];
-    return keys.map((k) => this.nodes.get(k)).filter((n): n is EpochNode => n !== undefined);
+    const keys = [
+      ...(node.base !== undefined ? [node.base] : []),
+      ...node.resolves,
+      ...(node.signedParents ?? []),
+    ];
+    const out = new Map<string, EpochNode>();
+    for (const k of keys) {
+      const parent = this.get(k);
+      if (parent && parent.key !== node.key && this.children.get(parent.key)?.has(node.key)) {
+        out.set(parent.key, parent);
+      }
+    }
+    return [...out.values()];
   }
 
   /**
    * Adds an epoch whose parents are all present; `now` marks them superseded. An epoch already
    * known (recorded before this device could hold it) is replaced, keeping the edges it had.
+   * Signed parents may be absent: they are linked when they arrive.
    */
   add(node: NewNode, now?: number): EpochNode {
     const old = this.nodes.get(node.key);
-    const had = new Set(
-      old ? [...(old.base !== undefined ? [old.base] : []), ...old.resolves] : [],
-    );
     const parents = [...(node.base !== undefined ? [node.base] : []), ...node.resolves];
     if (parents.includes(node.key)) throw new Error(`epoch ${node.key} cannot be its own parent`);
-    let generation = old?.generation ?? 0;
     for (const key of parents) {
-      const parent = this.nodes.get(key);
-      if (!parent) throw new Error(`epoch ${key} is not in the graph`);
-      generation = Math.max(generation, parent.generation + 1);
+      if (!this.nodes.has(key)) throw new Error(`epoch ${key} is not in the graph`);
     }
     const full: EpochNode = {
       ...node,
       commitEvent: node.key,
-      generation,
+      generation: old?.generation ?? 0, // raised by the links below
       ...(old?.supersededAt !== undefined && { supersededAt: old.supersededAt }),
     };
     this.put(full);
-    for (const key of parents) {
-      if (had.has(key)) continue;
-      this.successors.set(key, (this.successors.get(key) ?? 0) + 1);
-      const parent = this.nodes.get(key)!;
-      if (parent.supersededAt === undefined && now !== undefined) {
-        this.nodes.set(key, { ...parent, supersededAt: now });
-      }
-    }
-    return full;
+    for (const key of parents) this.link(key, full.key, now);
+    this.linkSigned(full, now);
+    // Epochs that named this one as a signed parent before it was known.
+    const waiting = this.unlinked.get(full.key);
+    this.unlinked.delete(full.key);
+    for (const child of waiting ?? []) this.link(full.key, child, now);
+    return this.nodes.get(full.key)!;
   }
 
-  /** Replaces an epoch's holdings or members; its place in the graph stays. */
+  /** Replaces an epoch's holdings, members or signed parents; its edges stay. */
   update(node: EpochNode): EpochNode {
     this.put(node);
-    return node;
+    this.linkSigned(node);
+    return this.nodes.get(node.key)!;
+  }
+
+  private linkSigned(node: EpochNode, now?: number): void {
+    for (const event of node.signedParents ?? []) {
+      const parent = this.get(event);
+      if (parent) this.link(parent.key, node.key, now);
+      else if (!this.nodes.has(event)) {
+        if (!this.unlinked.has(event)) this.unlinked.set(event, new Set());
+        this.unlinked.get(event)!.add(node.key);
+      }
+    }
+  }
+
+  /**
+   * Makes `parentKey` a parent of `childKey`. A link that would close a cycle (only unchecked
+   * signed data could ask for one) is not made. The child and its descendants move to a higher
+   * generation where the new parent requires it, so parents always keep a smaller one.
+   */
+  private link(parentKey: string, childKey: string, now?: number): void {
+    const kids = this.children.get(parentKey);
+    if (kids?.has(childKey)) return;
+    const parent = this.nodes.get(parentKey)!;
+    const child = this.nodes.get(childKey)!;
+    if (parentKey === childKey) return;
+    if (this.children.has(childKey) && this.isAncestor(child, parent)) return;
+    if (kids) kids.add(childKey);
+    else this.children.set(parentKey, new Set([childKey]));
+    if (parent.supersededAt === undefined && now !== undefined) {
+      this.nodes.set(parentKey, { ...parent, supersededAt: now });
+    }
+    const stack: [string, number][] = [[childKey, parent.generation + 1]];
+    while (stack.length > 0) {
+      const [key, at] = stack.pop()!;
+      const n = this.nodes.get(key)!;
+      if (n.generation >= at) continue;
+      this.nodes.set(key, { ...n, generation: at });
+      for (const c of this.children.get(key) ?? []) stack.push([c, at + 1]);
+    }
   }
 
   private put(node: EpochNode): void {
     const old = this.nodes.get(node.key);
     if (!old || (old.held.kind === 'none' && node.held.kind !== 'none')) this.changes++;
-    this.nodes.set(node.key, node);
+    // Generations are the graph's own (raised by links): a caller's copy may be older.
+    this.nodes.set(node.key, old ? { ...node, generation: old.generation } : node);
     if (node.tag !== '') this.byTag.set(node.tag, node.key);
   }
 
   /** Restores a stored graph (records come in any order; edges are re-counted). */
   load(nodes: readonly EpochNode[], aliases: readonly [string, string][]): void {
-    for (const node of nodes) this.put(node);
+    for (const node of nodes) this.nodes.set(node.key, node);
+    for (const node of nodes) if (node.tag !== '') this.byTag.set(node.tag, node.key);
+    for (const [event, key] of aliases) this.aliases.set(event, key);
     for (const node of nodes) {
       for (const key of [...(node.base !== undefined ? [node.base] : []), ...node.resolves]) {
-        this.successors.set(key, (this.successors.get(key) ?? 0) + 1);
+        if (!this.children.has(key)) this.children.set(key, new Set());
+        this.children.get(key)!.add(node.key);
       }
     }
-    for (const [event, key] of aliases) this.aliases.set(event, key);
+    for (const node of nodes) this.linkSigned(node);
   }
 
   aliasList(): [string, string][] {
@@ -197,20 +247,30 @@ export class EpochGraph {
     return out;
   }
 
+  /**
+   * Signed parents not known yet within the fork of `heads` (their epochs down to where they
+   * meet): until they are fetched, how the heads relate, and what their branches removed, is
+   * not known for certain, and a device deciding then could decide otherwise than the others.
+   */
+  gaps(heads: readonly EpochNode[]): string[] {
+    const out = new Set<string>();
+    for (const branch of this.branches(heads).values()) {
+      for (const n of branch) for (const p of n.signedParents ?? []) if (!this.get(p)) out.add(p);
+    }
+    return [...out];
+  }
+
   /** Whether `ancestor` is `node` or one of its ancestors (signed parents included). */
   isAncestor(ancestor: EpochNode, node: EpochNode): boolean {
+    const target = this.nodes.get(ancestor.key) ?? ancestor;
     const seen = new Set<string>();
-    const stack = [node];
+    const stack = [this.nodes.get(node.key) ?? node];
     while (stack.length > 0) {
       const n = stack.pop()!;
-      if (n.key === ancestor.key) return true;
+      if (n.key === target.key) return true;
       if (seen.has(n.key)) continue;
       seen.add(n.key);
-      for (const key of n.signedParents ?? []) {
-        const parent = this.get(key);
-        if (parent) stack.push(parent);
-      }
-      if (n.generation > ancestor.generation) stack.push(...this.parents(n));
+      if (n.generation > target.generation) stack.push(...this.parents(n));
     }
     return false;
   }

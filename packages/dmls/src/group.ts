@@ -194,9 +194,15 @@ export class DmlsGroup {
     return current(this.core);
   }
 
-  /** Commit events to fetch so that waiting events can proceed. */
+  /**
+   * Commit events to fetch: those waiting events need, and the parents of known epochs that
+   * this device has not seen (history from before it joined), so that it knows every branch a
+   * merge may resolve as far back as the others do.
+   */
   missing(): string[] {
-    return this.core.waiting.missing(this.core.graph);
+    const wanted = new Set(this.core.waiting.missing(this.core.graph));
+    for (const event of this.core.graph.missingParents()) wanted.add(event);
+    return [...wanted];
   }
 
   /** Devices whose published keys are needed before waiting events can be decided. */

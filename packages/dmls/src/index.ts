@@ -19,6 +19,7 @@ export {
   commitDataOf,
   encodeCommitData,
   type CommitData,
+  type CommitDataInput,
   type EpochRef,
 } from './commitData.js';
 export { type DeviceKeys } from './membership.js';

@@ -70,9 +70,12 @@ export function welcomeNode(
       throw new DmlsError('REMOVAL_UNDONE', `the Welcome's epoch keeps ${kept.join(', ')}`);
     }
   }
-  const unlinked = [joined.data.baseEvent, ...joined.data.resolves.map((r) => r.event)].filter(
-    (e) => e !== welcome.commitEvent && !core.graph.get(e),
-  );
+  // Epoch 0 is the room's create event, not a commit: nothing to link or fetch.
+  const named = [
+    ...(joined.state.context.epoch > 1n ? [joined.data.baseEvent] : []),
+    ...joined.data.resolves.map((r) => r.event),
+  ];
+  const unlinked = named.filter((e) => e !== welcome.commitEvent && !core.graph.get(e));
   return {
     id: { epoch: joined.state.context.epoch, creator: welcome.sender },
     key: welcome.commitEvent,
@@ -81,8 +84,8 @@ export function welcomeNode(
     ...(base && base.key !== welcome.commitEvent && { base: base.key }),
     resolves: resolved.map((n) => n.key),
     members,
-    added: [],
-    removed: [],
+    added: joined.data.added,
+    removed: joined.data.removed,
     held: { kind: 'full', state: joined.state },
     mine: false,
   };

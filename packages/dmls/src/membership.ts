@@ -48,9 +48,15 @@ export interface LeafCheck {
 }
 
 /**
- * Checks that each leaf's credential names a device its user published, with the published
- * signature key: a member cannot add a leaf in another device's name ("ghost leaf").
- * Throws `UNKNOWN_DEVICE` or `KEY_MISMATCH`; returns the devices still to look up.
+ * Checks that each leaf of a published device carries that device's signature key: a member
+ * cannot add a leaf in another device's name ("ghost leaf"). Throws `KEY_MISMATCH`; returns
+ * the devices still to look up.
+ *
+ * A leaf of a device its user does not publish (now) is let in: device lists change (a device
+ * logs out after it was added), and devices that look at different moments must not decide
+ * the same commit differently, or the group splits. Such a leaf is an offending leaf, which the
+ * next commit removes (`offendingLeaves`). A device once seen keeps its key, so a leaf in its
+ * name with another key is refused whenever it comes.
  */
 export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafCheck {
   const unknown: string[] = [];
@@ -58,9 +64,7 @@ export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafC
     const identity = credentialIdentity(leaf);
     const published = keys(identity);
     if (published === undefined) unknown.push(identity);
-    else if (published === null) {
-      throw new DmlsError('UNKNOWN_DEVICE', `${identity} is not a device its user published`);
-    } else if (!bytesEqual(published, leaf.signatureKey)) {
+    else if (published !== null && !bytesEqual(published, leaf.signatureKey)) {
       throw new DmlsError(
         'KEY_MISMATCH',
         `the leaf of ${identity} is not signed with the key its user published`,

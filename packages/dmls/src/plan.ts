@@ -4,7 +4,7 @@ import { heldTips, type GroupCore } from './core.js';
 import type { EpochNode } from './graph.js';
 import type { EpochId } from './ids.js';
 import { offendingLeaves } from './membership.js';
-import { excludedBy } from './receive.js';
+import { excludedBy, unknownAncestry } from './receive.js';
 
 /** What the resolver knows of the room, beyond the group. */
 export interface RoomView {
@@ -50,6 +50,9 @@ export function planResolution(
 ): ResolutionPlan | 'wait' | undefined {
   const tips = heldTips(core);
   if (tips.length === 0) return 'wait';
+  // Until the fork is known in full, the base rule and the merge rule could decide otherwise
+  // here than on the devices that judge the merge (the missing epochs are fetched meanwhile).
+  if (unknownAncestry(core, tips) !== undefined) return 'wait';
   const base = chooseBase(core.graph, tips);
   if (base.held.kind !== 'full') return 'wait';
   const state = base.held.state;

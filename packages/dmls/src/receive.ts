@@ -171,9 +171,14 @@ function processCommit(
       }
       return wait(core, event, now, { awaiting: ref.event });
     }
-    checkResolvable(core.graph, base, node, toHex(ref.tag));
     resolved.push(node);
   }
+  // A merge is judged on the whole fork, as every other device judges it.
+  const gap = unknownAncestry(core, [base, ...resolved]);
+  if (gap !== undefined) return wait(core, event, now, { awaiting: gap });
+  data.resolves.forEach((ref, i) =>
+    checkResolvable(core.graph, base, resolved[i]!, toHex(ref.tag)),
+  );
   const id: EpochId = { epoch: base.id.epoch + 1n, creator: parsed.sender };
   const edges = { base: base.key, resolves: resolved.map((n) => n.key) };
   if (edges.base === eventId || edges.resolves.includes(eventId)) {
@@ -190,11 +195,11 @@ function processCommit(
   if (base.held.kind === 'messages') {
     // Too late to apply: this device can no longer follow that branch, and should rejoin.
     core.unfollowable.add(eventId);
-    recordNone(core, eventId, id, parsed, edges, now);
+    recordNone(core, eventId, id, parsed, edges, data, now);
     throw new DmlsError('EPOCH_EXPIRED', `epoch ${base.key} can no longer take commits`);
   }
   if (base.held.kind === 'none') {
-    const node = recordNone(core, eventId, id, parsed, edges, now);
+    const node = recordNone(core, eventId, id, parsed, edges, data, now);
     if (base.members.size > 0) {
       throw new DmlsError('EPOCH_EXPIRED', `epoch ${base.key} can no longer take commits`);
     }
@@ -231,6 +236,9 @@ function processCommit(
   ) {
     throw new DmlsError('DUPLICATE_IDENTITY', 'the commit adds a device already in the group');
   }
+  if (!sameDevices(data.removed, removedIds) || !sameDevices(data.added, addedIds)) {
+    throw new DmlsError('INVALID_METADATA', "the signed device changes are not the commit's");
+  }
   if (resolved.length > 0) {
     if (!r.summary.hasPath) {
       throw new DmlsError('INVALID_RESOLVES', 'a merge must carry a fresh path');
@@ -244,7 +252,7 @@ function processCommit(
     }
   }
   if (r.kind === 'removed') {
-    recordNone(core, eventId, id, parsed, edges, now);
+    recordNone(core, eventId, id, parsed, edges, data, now);
     return { kind: 'removed', eventId, epoch: id };
   }
   const tag = toHex(r.state.confirmationTag);
@@ -283,11 +291,24 @@ function foreignOrWait(
   }
   if (core.graph.get(eventId)) return { kind: 'duplicate', eventId };
   const id = { epoch: parsed.epoch.epoch + 1n, creator: parsed.sender };
-  const node = recordNone(core, eventId, id, parsed, { resolves: [] }, now);
+  // Its parents are linked when they are fetched, so that branches older than this device's
+  // join are known in full: a merge of them is then judged here as everywhere else.
+  // (Epoch 0 is the room's create event, not a commit: nothing to fetch.)
+  const signedParents = [
+    ...(parsed.epoch.epoch > 0n ? [data.baseEvent] : []),
+    ...data.resolves.map((r) => r.event),
+  ];
+  const node = recordNone(core, eventId, id, parsed, { resolves: [], signedParents }, data, now);
   return notMember(core, event, node, now);
 }
 
-/** Devices a merge on `base` must not keep: removed on a resolved branch and not re-added. */
+/**
+ * Devices a merge on `base` must not keep: removed on a resolved branch, not added again later
+ * on that branch, and not added again on the base's own branch since the fork (a leaf added
+ * there is not the leaf the other branch removed). It reads only the signed device changes of
+ * the branches' epochs, so every device that knows the same epochs decides alike, whether or
+ * not it could decrypt them.
+ */
 export function excludedBy(
   core: GroupCore,
   base: EpochNode,
@@ -295,10 +316,31 @@ export function excludedBy(
 ): Set<string> {
   const out = new Set<string>();
   for (const node of resolved) {
-    const branch = core.graph.branches([base, node]).get(node.key)!;
-    for (const n of branch) for (const d of n.removed) if (!node.members.has(d)) out.add(d);
+    const branches = core.graph.branches([base, node]);
+    const addedOnBase = new Set(branches.get(base.key)!.flatMap((n) => n.added));
+    const branch = branches.get(node.key)!;
+    for (const n of branch) {
+      for (const d of n.removed) {
+        if (n.added.includes(d) || addedOnBase.has(d)) continue; // replaced, or back on base
+        const back = branch.some(
+          (m) => m !== n && m.added.includes(d) && core.graph.isAncestor(n, m),
+        );
+        if (!back) out.add(d);
+      }
+    }
   }
   return out;
+}
+
+/** An epoch to fetch before the fork of `heads` is known in full, if any. */
+export function unknownAncestry(core: GroupCore, heads: readonly EpochNode[]): string | undefined {
+  if (heads.length < 2) return undefined;
+  return core.graph.gaps(heads).find((event) => !core.refused.has(event));
+}
+
+function sameDevices(signed: readonly string[], actual: readonly string[]): boolean {
+  const sorted = [...actual].sort();
+  return signed.length === sorted.length && signed.every((d, i) => d === sorted[i]);
 }
 
 function record(
@@ -332,7 +374,8 @@ function recordNone(
   key: string,
   id: EpochId,
   parsed: ParsedRoomEvent,
-  edges: { base?: string; resolves: string[] },
+  edges: { base?: string; resolves: string[]; signedParents?: string[] },
+  data: CommitData,
   now: number,
 ): EpochNode {
   const known = core.graph.get(key);
@@ -345,8 +388,9 @@ function recordNone(
       tag: tag ? toHex(tag) : '',
       ...edges,
       members: new Map(),
-      added: [],
-      removed: [],
+      // As signed: this device cannot check them, but only places the epoch by them.
+      added: data.added,
+      removed: data.removed,
       held: { kind: 'none' },
       mine: false,
     },

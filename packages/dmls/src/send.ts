@@ -74,11 +74,15 @@ export function commit(
     checkResolvable(core.graph, base, node, node.tag);
     return node;
   });
+  const state = base.held.state;
+  const added = (plan.add ?? []).filter((id) => keyPackages.has(id));
+  const removed = plan.remove.map((leaf) => identityAt(state, leaf));
   const data: CommitData = {
     baseEvent: base.key,
     resolves: resolved.map((n) => ({ event: n.key, tag: hexBytes(n.tag) })),
+    removed: [...removed].sort(),
+    added: [...added].sort(),
   };
-  const added = (plan.add ?? []).filter((id) => keyPackages.has(id));
   const created = createCommit(base.held.state, {
     add: added.map((id) => keyPackages.get(id)!),
     remove: [...plan.remove],
@@ -96,13 +100,12 @@ export function commit(
     base.key,
     resolved.map((n) => n.id),
   );
-  const state = base.held.state;
   core.pending.set(content.ciphertext, {
     state: created.pending,
     ...(created.welcome && { welcome: created.welcome }),
     base: base.key,
     added,
-    removed: plan.remove.map((leaf) => identityAt(state, leaf)),
+    removed,
   });
   core.graph.update({ ...base, held: { kind: 'full', state: created.state } });
   return {

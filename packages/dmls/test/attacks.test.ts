@@ -183,15 +183,6 @@ describe('3. leaves match the devices their users published', () => {
       { add: [ghost.keyPackage] },
     );
     for (const id of [ALICE, CAROL]) assert.equal(codeOf(room.deliver(id, event)), 'KEY_MISMATCH');
-    const nobody = room.keyPackage('@eve:test|E1', 'attacker');
-    room.published.delete('@eve:test|E1');
-    const unknown = room.forge(
-      BOB,
-      base.key,
-      { baseEvent: base.key, resolves: [] },
-      { add: [nobody.keyPackage] },
-    );
-    assert.equal(codeOf(room.deliver(ALICE, unknown)), 'UNKNOWN_DEVICE');
     // A second leaf for Alice: with a key of its own it is a mismatch; with Alice's real key
     // (a KeyPackage she made) the engine refuses the repeated signature key (RFC 9420 §7.3).
     const second = room.keyPackage(ALICE, 'attacker');
@@ -216,6 +207,31 @@ describe('3. leaves match the devices their users published', () => {
     room.add(ALICE, [DAVE]);
     assert.ok(room.group(DAVE).current().members.has(DAVE));
     stillWorks(room, [ALICE, CAROL, DAVE]);
+  });
+
+  test('a leaf of a device nobody published is let in, and the next commit removes it', () => {
+    // It cannot be told from a device that logged out after it was added: devices looking at
+    // different moments must decide the commit alike, or the group splits.
+    const room = threeMembers();
+    const EVE = '@eve:test|E1';
+    const nobody = room.keyPackage(EVE, 'attacker');
+    room.published.delete(EVE);
+    const base = room.group(BOB).current();
+    const ghost = room.forge(
+      BOB,
+      base.key,
+      { baseEvent: base.key, resolves: [], added: [EVE] },
+      { add: [nobody.keyPackage] },
+    );
+    room.deliverAll(ghost, [BOB]); // Bob forged it outside his SDK: he cannot follow it
+    assert.ok(room.group(CAROL).current().members.has(EVE));
+    const removal = room.resolve(ALICE, [ALICE, BOB, CAROL]);
+    for (const id of [ALICE, CAROL]) {
+      const tip = room.group(id).current();
+      assert.equal(tip.key, removal.eventId, id);
+      assert.ok(!tip.members.has(EVE), id);
+    }
+    stillWorks(room, [ALICE, CAROL]);
   });
 
   test('a leaf of a device whose keys are not known yet waits for them', () => {
@@ -344,5 +360,81 @@ describe('6. nothing is lost to delivery order', () => {
     const bodies = r.filter((x) => x.kind === 'message').map((x) => bodyOf([x]));
     assert.deepEqual(bodies.sort(), ['after B2', 'on B']);
     assert.ok(r.some((x) => x.kind === 'commit' && x.eventId === onB2.eventId));
+  });
+});
+
+describe('7. every device decides a merge alike', () => {
+  test('the device changes a commit signs must be its proposals', () => {
+    const room = threeMembers();
+    const base = room.group(BOB).current();
+    const carol = base.members.get(CAROL)!;
+    // Removes Carol, signs that it removes nobody; signs that it removes Carol, removes nobody.
+    const hidden = room.forge(
+      BOB,
+      base.key,
+      { baseEvent: base.key, resolves: [] },
+      {
+        remove: [carol],
+      },
+    );
+    const claimed = room.forge(BOB, base.key, {
+      baseEvent: base.key,
+      resolves: [],
+      removed: [CAROL],
+    });
+    for (const event of [hidden, claimed]) {
+      assert.equal(codeOf(room.deliver(ALICE, event)), 'INVALID_METADATA');
+    }
+    assert.equal(room.group(ALICE).current().key, base.key);
+  });
+
+  test('a device that never held the resolved branch refuses a merge undoing its removal', () => {
+    const ERIN = '@erin:test|E1';
+    const room = threeMembers();
+    room.add(ALICE, [DAVE]);
+    const fork = room.group(ALICE).current();
+    // Alice updates while Bob removes Dave: two branches, Y and X.
+    const y = room.commit(ALICE);
+    const x = room.commit(BOB, {
+      baseKey: fork.key,
+      resolveKeys: [],
+      remove: [fork.members.get(DAVE)!],
+    });
+    room.deliverAll(x);
+    room.deliverAll(y);
+    // Erin is added on Y only: X is from before she joined, and she cannot decrypt it.
+    const erin = room.keyPackage(ERIN);
+    const made = room
+      .group(ALICE)
+      .commit(
+        { baseKey: y.eventId, resolveKeys: [], remove: [], add: [ERIN] },
+        new Map([[ERIN, erin.keyPackage]]),
+      );
+    const onY = room.post(ALICE, made.content);
+    room.deliverAll(onY);
+    const welcome = parseWelcome(made.welcomeFor(onY.eventId)!);
+    room.groups.set(ERIN, DmlsGroup.fromWelcome({ ...room.options(ERIN), welcome, bundle: erin }));
+    room.deliver(ERIN, x);
+    assert.equal(room.group(ERIN).epoch(x.eventId)?.held.kind, 'none');
+
+    // A merge on Y that resolves X and keeps Dave, whom X removed.
+    const xTag = fromHex(room.group(ALICE).epoch(x.eventId)!.tag);
+    const merge = room.forge(ALICE, onY.eventId, {
+      baseEvent: onY.eventId,
+      resolves: [{ event: x.eventId, tag: xTag }],
+    });
+    assert.equal(codeOf(room.deliver(CAROL, merge)), 'REMOVAL_UNDONE');
+    // Erin first fetches the history she lacks (as a client backfills `missing()`), then decides.
+    const group = room.group(ERIN);
+    const results: Received[] = [...group.receive(merge, room.now.value)];
+    for (let round = 0; round < 20 && group.missing().length > 0; round++) {
+      for (const id of group.missing()) {
+        const event = room.events.find((e) => e.eventId === id);
+        if (event) results.push(...group.receive(event, room.now.value));
+      }
+    }
+    const verdict = results.filter((r) => r.eventId === merge.eventId).at(-1);
+    assert.equal(verdict?.kind, 'failed', JSON.stringify(verdict));
+    assert.equal(verdict.kind === 'failed' && verdict.code, 'REMOVAL_UNDONE');
   });
 });

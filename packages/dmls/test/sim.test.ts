@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FORGERIES, PARAMS, Simulation } from './support/sim.js';
+import { FORGERIES, PARAMS, Simulation, TOLERATED } from './support/sim.js';
 
 const STEPS = 350;
 type Report = ReturnType<Simulation['run']>;
@@ -41,6 +41,9 @@ for (const seed of [1, 2, 3]) {
       assert.ok(a && a.attempts > 0, `Mallory attempted ${kind}`);
       const refusals = Object.values(a.refused).reduce((n, k) => n + k, 0);
       assert.ok(refusals > 0, `${kind} was refused (${JSON.stringify(a.refused)})`);
+    }
+    for (const kind of TOLERATED) {
+      assert.ok(r.mallory.attempts[kind]?.attempts, `Mallory attempted ${kind}`);
     }
     assert.ok(r.mallory.extensions > 0, 'the removed device extended its old branches');
 

@@ -143,7 +143,6 @@ const REFUSED_COMMITS: Record<string, string> = {
   INVALID_RESOLVES:
     'it claims to merge a branch of the room’s history that it may not merge (one already merged, or one that does not exist)',
   REMOVAL_UNDONE: 'it would bring back a device that was removed on a branch it merges',
-  UNKNOWN_DEVICE: 'it adds a device that its user never published',
   KEY_MISMATCH:
     'it adds a device under a key that its user did not publish for it: someone posing as that device',
   DUPLICATE_IDENTITY: 'it puts two members in the group in the name of one device',

@@ -7,7 +7,7 @@ import {
   encodeCommitData,
   ROOM_EVENT_TYPE,
   roomEventContent,
-  type CommitData,
+  type CommitDataInput,
   type EpochNode,
 } from '@trellis/dmls';
 import { createCommit } from '@trellis/mls';
@@ -15,7 +15,7 @@ import type { DemoDevice } from './cast.js';
 import { StoryFailure } from './waiting.js';
 
 /** The signed commit data of a commit on `base` that claims to merge `resolves`. */
-export function commitData(base: EpochNode, resolves: readonly EpochNode[]): CommitData {
+export function commitData(base: EpochNode, resolves: readonly EpochNode[]): CommitDataInput {
   return {
     baseEvent: base.key,
     resolves: resolves.map((n) => ({ event: n.key, tag: Buffer.from(n.tag, 'hex') })),
@@ -30,7 +30,7 @@ export async function postForgedCommit(
   device: DemoDevice,
   roomId: string,
   base: EpochNode,
-  data: CommitData,
+  data: CommitDataInput,
 ): Promise<string> {
   if (base.held.kind !== 'full') {
     throw new StoryFailure(`${device.label} does not hold epoch ${base.key} to commit on`);

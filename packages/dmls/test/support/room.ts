@@ -16,7 +16,7 @@ import {
   DmlsGroup,
   encodeCommitData,
   parseWelcome,
-  type CommitData,
+  type CommitDataInput,
   type Received,
   type RoomEvent,
   type RoomEventContent,
@@ -155,7 +155,7 @@ export class TestRoom {
   forge(
     identity: string,
     baseKey: string,
-    data: CommitData | Uint8Array,
+    data: CommitDataInput | Uint8Array,
     options: CommitOptions = {},
   ): RoomEvent {
     const state = this.state(identity, baseKey);

@@ -9,5 +9,5 @@
  */
 export { Simulation, type SimOptions, type SimReport } from './sim/simulation.js';
 export { PARAMS } from './sim/world.js';
-export { FORGERIES, AFTER_REMOVAL } from './sim/mallory.js';
+export { FORGERIES, AFTER_REMOVAL, TOLERATED } from './sim/mallory.js';
 export type { PropertyCounts } from './sim/oracle.js';

@@ -7,7 +7,7 @@
  * judged (oracle.ts). Every random choice, cryptographic ones included, comes from the seed.
  */
 import { Device } from './device.js';
-import { Mallory } from './mallory.js';
+import { Mallory, TOLERATED } from './mallory.js';
 import { Oracle, type AttemptSummary, type PropertyCounts } from './oracle.js';
 import { Random, seededProvider } from './random.js';
 import { HOMESERVERS, PARAMS, World } from './world.js';
@@ -70,6 +70,8 @@ export interface SimReport {
 
 const MAX_HEAL_MS = 20 * 60_000;
 const QUIET_MS = 60_000;
+
+const isTolerated = (kind: string) => (TOLERATED as readonly string[]).includes(kind);
 
 export class Simulation {
   readonly rng: Random;
@@ -334,7 +336,7 @@ export class Simulation {
     );
     let forgeriesAccepted = 0;
     for (const [kind, s] of this.oracle.summaries) {
-      if (kind !== 'extend-after-removal') forgeriesAccepted += s.accepted;
+      if (kind !== 'extend-after-removal' && !isTolerated(kind)) forgeriesAccepted += s.accepted;
     }
     const partitions = world.partitions;
     return {
