@@ -3,9 +3,10 @@
  * `auth_data`, and the backup key that goes with them.
  *
  * `auth_data` carries the key check (`iv`, `mac`) and, when the key comes from a passphrase,
- * the PBKDF2 parameters (`passphrase`, and the same again as matrix-js-sdk's `private_key_*`). A key is only handed out as a `BackupKey` once it has
- * passed the check, and every function that encrypts or decrypts sessions takes a `BackupKey`:
- * a mistyped recovery key or passphrase is caught before it is used, as `WRONG_KEY`.
+ * the PBKDF2 parameters (`passphrase`, and the same again as matrix-js-sdk's `private_key_*`).
+ * A key is only handed out as a `BackupKey` once it has passed the check, and every function
+ * that encrypts or decrypts sessions takes a `BackupKey`: a mistyped recovery key or passphrase
+ * is caught before it is used, as `WRONG_KEY`.
  */
 import { randomBytes } from 'node:crypto';
 import { BACKUP_ALGORITHM, BACKUP_ALGORITHM_UNSTABLE } from '@trellis/mls';

@@ -114,6 +114,30 @@ describe('14. external joins into groups with required_capabilities', () => {
     );
   });
 
+  test('14. a required credential type Trellis cannot read is not claimed: the join is refused', () => {
+    const UNKNOWN = 0x0005;
+    const alice = createGroup(suite, {
+      credential: basicCredential(utf8('alice')),
+      now: NOW,
+      capabilities: { credentials: [CredentialType.basic, UNKNOWN] },
+      extensions: [
+        {
+          extensionType: ExtensionType.required_capabilities,
+          extensionData: encode(requiredCapabilitiesCodec, {
+            extensionTypes: [],
+            proposalTypes: [],
+            credentialTypes: [CredentialType.basic, UNKNOWN],
+          }),
+        },
+      ],
+    });
+    const info = createGroupInfo(alice, { externalPub: true, ratchetTree: true });
+    expectMlsError(
+      () => joinByExternalCommit(nodeCrypto, info, { credential: basicCredential(utf8('carol')) }),
+      'UNSUPPORTED_CAPABILITY',
+    );
+  });
+
   test('14. a joiner supports the credential types members use, required or not', () => {
     // Bob joined with an x509 credential; no required_capabilities says so.
     const alice = createGroup(suite, {

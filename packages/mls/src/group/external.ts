@@ -1,5 +1,5 @@
 import { decode } from '../codec/index.js';
-import type { Credential } from '../credentials/credential.js';
+import { CredentialType, type Credential } from '../credentials/credential.js';
 import type { CryptoProvider, KeyPair } from '../crypto/provider.js';
 import { cipherSuite, type CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
@@ -198,7 +198,8 @@ export function joinByExternalCommit(
  * leaf must support to be accepted (§7.3): everything the GroupContext's `required_capabilities`
  * lists (Wire's groups require credential types basic and x509, say) and every credential type
  * a member uses. Trellis carries both credential types it knows and leaves judging them to the
- * application (`validateCredential`).
+ * application (`validateCredential`); a required credential type it does not know is not
+ * claimed.
  */
 function joinerCapabilities(
   suite: CipherSuite,
@@ -220,12 +221,20 @@ function joinerCapabilities(
       proposals: [...(extra.proposals ?? []), ...required.proposalTypes],
       credentials: [
         ...(extra.credentials ?? []),
-        ...required.credentialTypes,
+        // Only types this engine can decode: claiming another would be a promise it cannot
+        // keep, and leaves the §7.3 check below to refuse the join.
+        ...required.credentialTypes.filter(isKnownCredentialType),
         ...tree.memberIndex.credentialTypes.keys(),
       ],
     },
     [...groupExtensions, ...(options.leafExtensions ?? [])].map((e) => e.extensionType),
   );
+}
+
+const KNOWN_CREDENTIAL_TYPES: ReadonlySet<number> = new Set(Object.values(CredentialType));
+
+function isKnownCredentialType(type: number): boolean {
+  return KNOWN_CREDENTIAL_TYPES.has(type);
 }
 
 /**
