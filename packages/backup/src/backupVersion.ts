@@ -3,20 +3,21 @@
  * `auth_data`, and the backup key that goes with them.
  *
  * `auth_data` carries the key check (`iv`, `mac`) and, when the key comes from a passphrase,
- * the PBKDF2 parameters (`passphrase`). A key is only handed out as a `BackupKey` once it has
- * passed the check, and every function that encrypts or decrypts sessions takes a `BackupKey`:
- * a mistyped recovery key or passphrase is caught before it is used, as `WRONG_KEY`.
+ * the PBKDF2 parameters (`passphrase`, and the same again as matrix-js-sdk's `private_key_*`).
+ * A key is only handed out as a `BackupKey` once it has passed the check, and every function
+ * that encrypts or decrypts sessions takes a `BackupKey`: a mistyped recovery key or passphrase
+ * is caught before it is used, as `WRONG_KEY`.
  */
 import { randomBytes } from 'node:crypto';
 import { BACKUP_ALGORITHM, BACKUP_ALGORITHM_UNSTABLE } from '@trellis/mls';
 import { BackupError, describeValue } from './errors.js';
 import { computeKeyCheck, verifyKeyCheck } from './keyCheck.js';
 import {
-  deriveKeyFromPassphrase,
-  newPassphraseInfo,
-  parsePassphraseInfo,
-  type PassphraseInfo,
-} from './passphrase.js';
+  passphraseAuthFields,
+  readAuthDataPassphrase,
+  type PrivateKeyPassphraseFields,
+} from './authDataPassphrase.js';
+import { deriveKeyFromPassphrase, newPassphraseInfo, type PassphraseInfo } from './passphrase.js';
 import {
   BACKUP_KEY_SIZE,
   checkKeySize,
@@ -29,8 +30,12 @@ declare const checkedAgainstAuthData: unique symbol;
 /** A 32-byte backup key that has passed the backup's key check (or was made with it). */
 export type BackupKey = Uint8Array & { readonly [checkedAgainstAuthData]: true };
 
-/** `auth_data` of an MSC4038 backup version. */
-export interface BackupAuthData {
+/**
+ * `auth_data` of an MSC4038 backup version. A passphrase backup has its parameters both in
+ * `passphrase` and in the `private_key_*` fields (see authDataPassphrase.ts); a parsed one
+ * has them in `passphrase`, from whichever place the writer used.
+ */
+export interface BackupAuthData extends Partial<PrivateKeyPassphraseFields> {
   iv: string;
   mac: string;
   passphrase?: PassphraseInfo;
@@ -69,7 +74,9 @@ export function createBackup(
     checkKeySize(key);
   }
   const check = computeKeyCheck(key);
-  const authData: BackupAuthData = passphrase ? { ...check, passphrase } : check;
+  const authData: BackupAuthData = passphrase
+    ? { ...check, ...passphraseAuthFields(passphrase) }
+    : check;
   return {
     key: Uint8Array.from(key) as BackupKey,
     recoveryKey: encodeRecoveryKey(key),
@@ -97,12 +104,13 @@ export function parseBackupVersion(json: unknown): BackupVersionBody {
   if (typeof authData !== 'object' || authData === null || Array.isArray(authData)) {
     throw new BackupError('MALFORMED_AUTH_DATA', 'auth_data is not an object');
   }
-  const { iv, mac, passphrase } = authData as Record<string, unknown>;
+  const { iv, mac } = authData as Record<string, unknown>;
   if (typeof iv !== 'string' || typeof mac !== 'string') {
     throw new BackupError('MALFORMED_AUTH_DATA', 'auth_data has no key check (`iv` and `mac`)');
   }
   const parsed: BackupAuthData = { iv, mac };
-  if (passphrase !== undefined) parsed.passphrase = parsePassphraseInfo(passphrase);
+  const passphrase = readAuthDataPassphrase(authData as Record<string, unknown>);
+  if (passphrase) parsed.passphrase = passphrase;
   return { algorithm, auth_data: parsed };
 }
 

@@ -16,6 +16,7 @@ export const BACKUP_ERROR_CODES = [
   // Encrypted data (aes-hmac-sha2).
   'INVALID_BASE64',
   'BAD_MAC',
+  'INVALID_IV',
   // Backup versions and sessions (room_keys JSON).
   'UNSUPPORTED_ALGORITHM',
   'MALFORMED_AUTH_DATA',

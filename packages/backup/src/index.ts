@@ -16,6 +16,11 @@ export {
   parsePassphraseInfo,
   type PassphraseInfo,
 } from './passphrase.js';
+export {
+  passphraseAuthFields,
+  readAuthDataPassphrase,
+  type PrivateKeyPassphraseFields,
+} from './authDataPassphrase.js';
 export { computeKeyCheck, verifyKeyCheck, type KeyCheck } from './keyCheck.js';
 export {
   createBackup,

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { decodeBase64, encodeBase64 } from './encoding.js';
 import { BackupError } from './errors.js';
-import { encryptAesHmacSha2, IV_SIZE, MAC_SIZE } from './sessionCrypto.js';
+import { checkIv, encryptAesHmacSha2, MAC_SIZE } from './sessionCrypto.js';
 
 const ZEROS = new Uint8Array(32);
 const KEY_CHECK_NAME = '';
@@ -25,7 +25,8 @@ export function computeKeyCheck(key: Uint8Array, iv?: Uint8Array): KeyCheck {
 
 /**
  * Throws `WRONG_KEY` unless `key` is the key the check was made with; a check that is not two
- * base64 strings of the right sizes is `MALFORMED_AUTH_DATA`.
+ * base64 strings of the right sizes is `MALFORMED_AUTH_DATA`, and one whose IV has bit 63 set
+ * (which writers must clear) is `INVALID_IV`.
  */
 export function verifyKeyCheck(key: Uint8Array, check: { iv?: unknown; mac?: unknown }): void {
   if (typeof check.iv !== 'string' || typeof check.mac !== 'string') {
@@ -33,11 +34,9 @@ export function verifyKeyCheck(key: Uint8Array, check: { iv?: unknown; mac?: unk
   }
   const iv = decodeBase64(check.iv, 'auth_data.iv');
   const mac = decodeBase64(check.mac, 'auth_data.mac');
-  if (iv.length !== IV_SIZE || mac.length !== MAC_SIZE) {
-    throw new BackupError(
-      'MALFORMED_AUTH_DATA',
-      'the key check has an IV or MAC of the wrong size',
-    );
+  checkIv(iv, 'MALFORMED_AUTH_DATA');
+  if (mac.length !== MAC_SIZE) {
+    throw new BackupError('MALFORMED_AUTH_DATA', 'the key check has a MAC of the wrong size');
   }
   const expected = encryptAesHmacSha2(key, KEY_CHECK_NAME, ZEROS, iv);
   if (!timingSafeEqual(expected.mac, mac)) {

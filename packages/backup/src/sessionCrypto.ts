@@ -5,7 +5,10 @@
  * 1. HKDF-SHA-256 of the key with 32 zero bytes of salt and the name (for a backup: the session
  *    id) as info gives 64 bytes: an AES-256 key, then an HMAC-SHA-256 key.
  * 2. AES-256-CTR under a random 16-byte IV whose bit 63 is cleared (so that implementations
- *    with 64-bit and 128-bit counters agree).
+ *    with 64-bit and 128-bit counters agree). node:crypto counts over all 128 bits; matrix-js-sdk
+ *    (WebCrypto `length: 64`) wraps the low 64. An IV with bit 63 set is the one case where the
+ *    two can differ, and the specification forbids writers to produce it, so it is refused
+ *    (`INVALID_IV`) both ways rather than decrypted into something its writer did not mean.
  * 3. HMAC-SHA-256 over the ciphertext.
  *
  * Because the name is the HKDF info, data encrypted under one session id does not decrypt
@@ -51,6 +54,23 @@ function mac(macKey: Buffer, ciphertext: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha256', macKey).update(ciphertext).digest());
 }
 
+/**
+ * Checks an IV: 16 bytes (else `code`) with bit 63, the top bit of byte 8, clear (else
+ * `INVALID_IV`).
+ */
+export function checkIv(iv: Uint8Array, code: BackupErrorCode): void {
+  if (iv.length !== IV_SIZE) {
+    throw new BackupError(code, `the IV has ${iv.length} bytes, not ${IV_SIZE}`);
+  }
+  if ((iv[8]! & 0x80) !== 0) {
+    throw new BackupError(
+      'INVALID_IV',
+      'the IV has bit 63 set, which writers must clear: its 64-bit and 128-bit AES-CTR ' +
+        'counters could differ',
+    );
+  }
+}
+
 /** A fresh IV: 16 random bytes with bit 63 cleared. */
 export function freshIv(): Uint8Array {
   const iv = new Uint8Array(randomBytes(IV_SIZE));
@@ -60,7 +80,8 @@ export function freshIv(): Uint8Array {
 
 /**
  * Encrypts `plaintext` under `key` for `name`. `iv` is for vectors and for recomputing a key
- * check with its stored IV (used as it is); by default it is fresh.
+ * check with its stored IV (used as it is, and refused like a received one if bit 63 is set);
+ * by default it is fresh.
  */
 export function encryptAesHmacSha2(
   key: Uint8Array,
@@ -68,9 +89,7 @@ export function encryptAesHmacSha2(
   plaintext: Uint8Array,
   iv: Uint8Array = freshIv(),
 ): AesHmacSha2Data {
-  if (iv.length !== IV_SIZE) {
-    throw new BackupError('MALFORMED_SESSION', `the IV has ${iv.length} bytes, not ${IV_SIZE}`);
-  }
+  checkIv(iv, 'MALFORMED_SESSION');
   const { aesKey, macKey } = deriveKeys(key, name);
   const ciphertext = aesCtr(aesKey, iv, plaintext);
   return { iv: Uint8Array.from(iv), ciphertext, mac: mac(macKey, ciphertext) };
@@ -78,7 +97,8 @@ export function encryptAesHmacSha2(
 
 /**
  * Decrypts data encrypted for `name`. The MAC is checked first and in constant time; a wrong
- * key, a wrong name and any change to the ciphertext or MAC all give `BAD_MAC`.
+ * key, a wrong name and any change to the ciphertext or MAC all give `BAD_MAC`. Then the IV:
+ * of the wrong size `MALFORMED_SESSION`, with bit 63 set `INVALID_IV`.
  */
 export function decryptAesHmacSha2(
   key: Uint8Array,
@@ -93,12 +113,7 @@ export function decryptAesHmacSha2(
       `the MAC of ${JSON.stringify(name)} does not verify: wrong key, wrong name, or altered data`,
     );
   }
-  if (data.iv.length !== IV_SIZE) {
-    throw new BackupError(
-      'MALFORMED_SESSION',
-      `the IV has ${data.iv.length} bytes, not ${IV_SIZE}`,
-    );
-  }
+  checkIv(data.iv, 'MALFORMED_SESSION');
   return aesCtr(aesKey, data.iv, data.ciphertext);
 }
 

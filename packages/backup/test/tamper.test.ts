@@ -121,9 +121,12 @@ describe('tampered session data', () => {
         const bytes = decodeBase64(original.session_data[field], field);
         for (let i = 0; i < bytes.length; i++) {
           for (const flip of [0x01, 0x80, 0xff]) {
-            const altered = withSessionData(original, field, flipped(bytes, i, flip));
-            // The MAC covers the ciphertext; an altered IV decrypts to noise that is not JSON.
-            const code: BackupErrorCode = field === 'iv' ? 'MALFORMED_SESSION' : 'BAD_MAC';
+            const changed = flipped(bytes, i, flip);
+            const altered = withSessionData(original, field, changed);
+            // The MAC covers the ciphertext; an altered IV decrypts to noise that is not JSON,
+            // unless it now has bit 63 set, which is refused before decryption.
+            const code: BackupErrorCode =
+              field !== 'iv' ? 'BAD_MAC' : changed[8]! & 0x80 ? 'INVALID_IV' : 'MALFORMED_SESSION';
             expectBackupError(() => restoreWith({ [id]: altered }), code);
             refused++;
           }
@@ -151,6 +154,7 @@ describe('tampered session data', () => {
             'INVALID_BASE64',
             'BAD_MAC',
             'MALFORMED_SESSION',
+            'INVALID_IV',
           );
           refused++;
         }

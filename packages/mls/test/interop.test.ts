@@ -19,6 +19,8 @@ import { CodecError, CryptoError, InternalError } from 'ts-mls/mlsError.js';
 import {
   basicCredential,
   ContentType,
+  createGroup,
+  CredentialType,
   decode,
   encode,
   ExtensionType,
@@ -38,6 +40,7 @@ import {
   founder,
   fromTrellisBytes,
   joiner,
+  NOW,
   SUITE,
   trellisExternalJoin,
   trellisFounder,
@@ -236,6 +239,38 @@ describe('interop with ts-mls 1.6.4, cipher suite 1', () => {
       tsBob,
       byTrellis.member,
     ]);
+  });
+
+  test('14. a Trellis external commit into a group requiring basic and x509 is accepted by ts-mls', async () => {
+    // As Wire's core-crypto makes its groups: required_capabilities lists both credential
+    // types. ts-mls's default capabilities have both; the Trellis founder is given them.
+    const both = [CredentialType.basic, CredentialType.x509];
+    const alice = new TrellisMember(
+      'alice',
+      createGroup(SUITE, {
+        credential: basicCredential(utf8('alice')),
+        now: NOW,
+        capabilities: { credentials: both },
+      }),
+    );
+    const bobJoiner = await tsJoiner('bob');
+    let sent = await alice.commit({ add: [bobJoiner.keyPackage] });
+    const bob = await bobJoiner.join(sent.welcome!);
+    const requiringBoth: Extension = {
+      extensionType: ExtensionType.required_capabilities,
+      extensionData: encode(requiredCapabilitiesCodec, {
+        extensionTypes: [],
+        proposalTypes: [],
+        credentialTypes: both,
+      }),
+    };
+    sent = await alice.commit({ groupContextExtensions: [requiringBoth] });
+    await deliver(sent.commit, alice, [bob]);
+    await step('basic and x509 required', [alice, bob]);
+
+    const carol = trellisExternalJoin('carol', await alice.groupInfoForExternalJoin());
+    await deliver(carol.commit, carol.member, [bob, alice]);
+    await step('carol (Trellis) joined by external commit', [alice, bob, carol.member]);
   });
 });
 

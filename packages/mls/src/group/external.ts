@@ -1,9 +1,9 @@
 import { decode } from '../codec/index.js';
-import type { Credential } from '../credentials/credential.js';
+import { CredentialType, type Credential } from '../credentials/credential.js';
 import type { CryptoProvider, KeyPair } from '../crypto/provider.js';
-import { cipherSuite } from '../crypto/suites.js';
+import { cipherSuite, type CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
-import { externalPubCodec } from '../extensions/bodies.js';
+import { externalPubCodec, requiredCapabilitiesCodec } from '../extensions/bodies.js';
 import { ExtensionType, findExtension, type Extension } from '../extensions/extension.js';
 import { signContent, toPublicMessage } from '../framing/authentication.js';
 import { ContentType, SenderType, WireFormat, type FramedContent } from '../framing/content.js';
@@ -15,7 +15,9 @@ import type { KeyPackage } from '../messages/keyPackage.js';
 import type { Capabilities } from '../messages/leafNode.js';
 import type { PreSharedKeyId } from '../messages/preSharedKeyId.js';
 import { ProposalType, type Proposal } from '../messages/proposals.js';
+import { validateLeafNode } from '../tree/leafNodeValidation.js';
 import type { NodeSlot } from '../tree/nodes.js';
+import type { RatchetTree } from '../tree/ratchetTree.js';
 import { createUpdatePath } from '../tree/treekem.js';
 import { interimTranscriptHash } from '../transcript.js';
 import { EMPTY } from '../util/bytes.js';
@@ -54,7 +56,11 @@ export interface ExternalJoin {
 /**
  * Joins a group by external commit (RFC 9420 §12.4.3.2) from a GroupInfo with `external_pub`:
  * an ExternalInit carries a fresh init secret to the members, the joiner takes the leftmost
- * blank leaf, and its UpdatePath gives everyone the new epoch's commit secret.
+ * blank leaf, and its UpdatePath gives everyone the new epoch's commit secret. The joiner's leaf
+ * is built to support what the group requires (see `joinerCapabilities`) and is validated as
+ * the members will validate it (§7.3) before anything is returned: a leaf the group cannot take
+ * (say, a credential type some member does not support) is an `MlsError`
+ * (`UNSUPPORTED_CAPABILITY`, `DUPLICATE_KEY`, ...), not a commit every receiver refuses.
  */
 export function joinByExternalCommit(
   provider: CryptoProvider,
@@ -85,12 +91,7 @@ export function joinByExternalCommit(
   const leafTemplate = {
     signatureKey: signature.publicKey,
     credential: options.credential,
-    capabilities: defaultCapabilities(
-      suite,
-      options.credential,
-      options.capabilities,
-      [...gc.extensions, ...(options.leafExtensions ?? [])].map((e) => e.extensionType),
-    ),
+    capabilities: joinerCapabilities(suite, gc.extensions, tree, options),
     extensions: options.leafExtensions ?? [],
   };
   // The resync check compares credentials only, so a provisional leaf will do here.
@@ -119,6 +120,20 @@ export function joinByExternalCommit(
     leafNode: leafTemplate,
     signaturePrivateKey: signature.privateKey,
   });
+  // The joiner's leaf as every member will check it (§7.3), so that a leaf the group cannot
+  // take is an error here rather than a commit every receiver refuses.
+  validateLeafNode(
+    created.updatePath.leafNode,
+    { use: 'commit', leafIndex },
+    {
+      suite,
+      tree: joinTree,
+      groupId: gc.groupId,
+      extensions: applied.extensions,
+      ...(options.now !== undefined && { now: options.now }),
+      ...(options.validateCredential && { validateCredential: options.validateCredential }),
+    },
+  );
 
   const content: FramedContent = {
     groupId: gc.groupId,
@@ -175,6 +190,51 @@ export function joinByExternalCommit(
     pending,
     groupInfo: createGroupInfo(pending, options.groupInfo),
   };
+}
+
+/**
+ * The capabilities of an external joiner's leaf: the defaults for its suite and credential, what
+ * the caller adds, every GroupContext extension and its own leaf extensions, and what a member's
+ * leaf must support to be accepted (§7.3): everything the GroupContext's `required_capabilities`
+ * lists (Wire's groups require credential types basic and x509, say) and every credential type
+ * a member uses. Trellis carries both credential types it knows and leaves judging them to the
+ * application (`validateCredential`); a required credential type it does not know is not
+ * claimed.
+ */
+function joinerCapabilities(
+  suite: CipherSuite,
+  groupExtensions: readonly Extension[],
+  tree: RatchetTree,
+  options: ExternalJoinOptions,
+): Capabilities {
+  const extra = options.capabilities ?? {};
+  const requiredExt = findExtension(groupExtensions, ExtensionType.required_capabilities);
+  const required = requiredExt
+    ? decode(requiredCapabilitiesCodec, requiredExt.extensionData)
+    : { extensionTypes: [], proposalTypes: [], credentialTypes: [] };
+  return defaultCapabilities(
+    suite,
+    options.credential,
+    {
+      ...extra,
+      extensions: [...(extra.extensions ?? []), ...required.extensionTypes],
+      proposals: [...(extra.proposals ?? []), ...required.proposalTypes],
+      credentials: [
+        ...(extra.credentials ?? []),
+        // Only types this engine can decode: claiming another would be a promise it cannot
+        // keep, and leaves the §7.3 check below to refuse the join.
+        ...required.credentialTypes.filter(isKnownCredentialType),
+        ...tree.memberIndex.credentialTypes.keys(),
+      ],
+    },
+    [...groupExtensions, ...(options.leafExtensions ?? [])].map((e) => e.extensionType),
+  );
+}
+
+const KNOWN_CREDENTIAL_TYPES: ReadonlySet<number> = new Set(Object.values(CredentialType));
+
+function isKnownCredentialType(type: number): boolean {
+  return KNOWN_CREDENTIAL_TYPES.has(type);
 }
 
 /**
