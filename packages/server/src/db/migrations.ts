@@ -252,6 +252,25 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_profiles_forgotten_rooms': {
+      async up(db: Kysely<unknown>) {
+        // A user without a row has the default profile (display name = localpart).
+        await db.schema
+          .createTable('profiles')
+          .addColumn('user_id', 'text', (c) => c.primaryKey())
+          .addColumn('displayname', 'text')
+          .addColumn('avatar_url', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('forgotten_rooms')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('stream', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('forgotten_rooms_pk', ['user_id', 'room_id'])
+          .execute();
+      },
+    },
   };
 }
 
