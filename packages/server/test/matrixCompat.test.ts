@@ -158,6 +158,22 @@ for (const kind of DB_KINDS) {
         [alice.userId]: { display_name: 'Alice A.', avatar_url: 'mxc://localhost/alice' },
         [bob.userId]: { display_name: 'Bob' },
       });
+      // Invites carry the invitee's profile, whether made at creation or later.
+      const carol = await http.register(unique('carol'));
+      const invitedAtCreation = await http.createRoom(alice.token, { invite: [bob.userId] });
+      assert.deepEqual(
+        (await stateOf(alice.token, invitedAtCreation, 'm.room.member', bob.userId)).body,
+        { membership: 'invite', displayname: 'Bob' },
+      );
+      await http.post(
+        `/rooms/${enc(invitedAtCreation)}/invite`,
+        { user_id: carol.userId },
+        alice.token,
+      );
+      assert.deepEqual(
+        (await stateOf(alice.token, invitedAtCreation, 'm.room.member', carol.userId)).body,
+        { membership: 'invite', displayname: carol.userId.slice(1).split(':')[0] },
+      );
       // Bob sees Alice's next profile change in his sync.
       const since = (await http.sync(bob.token)).body.next_batch as string;
       await http.put(
