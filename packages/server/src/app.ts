@@ -16,12 +16,14 @@ import { eventsPlugin } from './plugins/events.js';
 import { keysPlugin } from './plugins/keys.js';
 import { loginPlugin } from './plugins/login.js';
 import { miscPlugin } from './plugins/misc.js';
+import { profilePlugin } from './plugins/profile.js';
 import { registerPlugin } from './plugins/register.js';
 import { roomKeysPlugin } from './plugins/roomKeys.js';
 import { roomsPlugin } from './plugins/rooms.js';
 import { syncPlugin } from './plugins/sync.js';
 import { toDevicePlugin } from './plugins/toDevice.js';
 import { versionsPlugin } from './plugins/versions.js';
+import { r0AsV3, r0PathUnknown } from './r0.js';
 import { RateLimiter } from './rateLimit.js';
 
 export const CLIENT_V3 = '/_matrix/client/v3';
@@ -139,6 +141,8 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    // `/_matrix/client/r0/…` is served as `v3` (see r0.ts).
+    rewriteUrl: (request) => r0AsV3(request.url ?? '/'),
     // Errors raised while routing, before any hook or the error handler (a URL whose
     // percent-encoding is malformed): Matrix errors too, not Fastify's own body.
     frameworkErrors: (error, _request, reply) => {
@@ -199,6 +203,11 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     );
     if (request.method === 'OPTIONS') return reply.status(204).send();
   });
+  app.addHook('onRequest', async (request) => {
+    if (r0PathUnknown(request.originalUrl, request.routeOptions.url)) {
+      throw new MatrixError(404, 'M_UNRECOGNIZED', 'Unrecognized request');
+    }
+  });
 
   // A route that declares a body needs one: an empty body is not JSON.
   app.addHook('preValidation', async (request) => {
@@ -214,14 +223,19 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     reply.status(matrix.status).send(matrix.toJSON());
   });
 
-  const templates: { method: string; matcher: RegExp }[] = [];
+  const templates: { method: string; url: string; matcher: RegExp }[] = [];
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const method of methods) templates.push({ method, matcher: templateMatcher(route.url) });
+    for (const method of methods) {
+      templates.push({ method, url: route.url, matcher: templateMatcher(route.url) });
+    }
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    const known = templates.some((t) => t.method !== 'HEAD' && t.matcher.test(path));
+    const known = templates.some(
+      (t) =>
+        t.method !== 'HEAD' && t.matcher.test(path) && !r0PathUnknown(request.originalUrl, t.url),
+    );
     // Unknown endpoint: 404; known endpoint, other method: 405 (both M_UNRECOGNIZED).
     reply
       .status(known ? 405 : 404)
@@ -247,6 +261,7 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     toDevicePlugin,
     keysPlugin,
     roomKeysPlugin,
+    profilePlugin,
     miscPlugin,
   ]) {
     await app.register(plugin, { ctx, prefix: CLIENT_V3 });

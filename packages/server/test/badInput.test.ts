@@ -394,7 +394,7 @@ for (const kind of DB_KINDS) {
       );
       // Bob's device and token are untouched.
       assert.equal((await http.get('/account/whoami', bob.token)).body.device_id, 'BOB1');
-      assert.equal((await http.get('/devices/BOB1', bob.token)).body.display_name, undefined);
+      assert.equal((await http.get('/devices/BOB1', bob.token)).body.display_name, null);
       // Authenticating as Bob does not let Alice delete her own devices either.
       const asBob = {
         type: 'm.login.password',

@@ -83,7 +83,7 @@ export class Store {
       },
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    await migrate(db as Kysely<unknown>, 'postgres');
+    await migrate(db as Kysely<unknown>, 'postgres', schema);
     const notifier = createNotifier({
       kind: 'postgres',
       connection,

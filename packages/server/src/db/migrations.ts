@@ -252,6 +252,25 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_profiles_forgotten_rooms': {
+      async up(db: Kysely<unknown>) {
+        // A user without a row has the default profile (display name = localpart).
+        await db.schema
+          .createTable('profiles')
+          .addColumn('user_id', 'text', (c) => c.primaryKey())
+          .addColumn('displayname', 'text')
+          .addColumn('avatar_url', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('forgotten_rooms')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('stream', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('forgotten_rooms_pk', ['user_id', 'room_id'])
+          .execute();
+      },
+    },
   };
 }
 
@@ -262,9 +281,21 @@ class InlineProvider implements MigrationProvider {
   }
 }
 
-/** Brings the schema up to date; safe to run from several processes at once (Kysely locks). */
-export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: new InlineProvider(dialect) });
+/**
+ * Brings the schema up to date; safe to run from several processes at once (Kysely locks).
+ * With a PostgreSQL `schema`, Kysely is told where its own tables are: otherwise it takes the
+ * migration tables of any other schema in the database for its own and fails (42P01).
+ */
+export async function migrate(
+  db: Kysely<unknown>,
+  dialect: Dialect,
+  schema?: string,
+): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new InlineProvider(dialect),
+    ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -175,6 +175,23 @@ export interface BackupKeysTable {
   session_data: string;
 }
 
+/** A profile the user changed; users without a row have the default one (see profiles.ts). */
+export interface ProfilesTable {
+  user_id: string;
+  displayname: string | null;
+  avatar_url: string | null;
+}
+
+/**
+ * Rooms a user forgot (POST /forget), with the stream position of the membership event they
+ * forgot at: a later membership (a new join or invite) makes the room remembered again.
+ */
+export interface ForgottenRoomsTable {
+  user_id: string;
+  room_id: string;
+  stream: number;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
@@ -195,4 +212,6 @@ export interface Database {
   filters: FiltersTable;
   backup_versions: BackupVersionsTable;
   backup_keys: BackupKeysTable;
+  profiles: ProfilesTable;
+  forgotten_rooms: ForgottenRoomsTable;
 }

@@ -21,11 +21,14 @@ function formatDevice(d: {
   last_seen_ts: number | null;
   last_seen_ip: string | null;
 }) {
-  const device: Record<string, unknown> = { device_id: d.device_id };
-  if (d.display_name !== null) device.display_name = d.display_name;
-  if (d.last_seen_ip !== null) device.last_seen_ip = d.last_seen_ip;
-  if (d.last_seen_ts !== null) device.last_seen_ts = d.last_seen_ts;
-  return device;
+  // Every field is sent, null when unknown (a device never named, or never used since it
+  // logged in), as Synapse does: clients such as matrix-nio refuse a device without them.
+  return {
+    device_id: d.device_id,
+    display_name: d.display_name,
+    last_seen_ip: d.last_seen_ip,
+    last_seen_ts: d.last_seen_ts,
+  };
 }
 
 export const devicesPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {

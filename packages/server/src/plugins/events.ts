@@ -1,12 +1,18 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
 import type { ServerContext } from '../context.js';
-import type { Database } from '../db/index.js';
 import { forbidden, invalidParam, notFound } from '../errors.js';
+import { applyFilter, matchesFilter, parseFilter } from '../rooms/eventFilter.js';
 import { clientEvent } from '../rooms/format.js';
 import { appendEvent, eventById } from '../rooms/graph.js';
 import { requireRoom } from '../rooms/membership.js';
-import { eventLevel, membershipOf, membersOf, powerLevels, userLevel } from '../rooms/state.js';
+import {
+  eventLevel,
+  membershipOf,
+  membersOf,
+  powerLevels,
+  stateAt,
+  userLevel,
+} from '../rooms/state.js';
 import { visibleRange } from '../rooms/visibility.js';
 import { anyObject, int, object, params, roomIdParam, str } from '../schemas.js';
 import { formatPaginationToken, parsePaginationToken } from '../tokens.js';
@@ -14,60 +20,8 @@ import { earlierResult, recordResult, type TxnKey } from '../txns.js';
 import { caller, requireAuth } from './auth.js';
 import { checkEventSize } from './rooms.js';
 
-interface RoomEventFilter {
-  types?: string[];
-  not_types?: string[];
-  senders?: string[];
-  not_senders?: string[];
-}
-
-function parseFilter(text: string | undefined): RoomEventFilter {
-  if (text === undefined) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw invalidParam('filter is not valid JSON');
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalidParam('filter must be a JSON object');
-  }
-  const filter: RoomEventFilter = {};
-  for (const key of ['types', 'not_types', 'senders', 'not_senders'] as const) {
-    const list = (value as Record<string, unknown>)[key];
-    if (list === undefined) continue;
-    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
-      throw invalidParam(`filter.${key} must be a list of strings`);
-    }
-    filter[key] = list as string[];
-  }
-  return filter;
-}
-
-type EventQuery = SelectQueryBuilder<Database, 'events', Database['events']>;
-
-/** Event type patterns allow a trailing `*`. */
-function applyFilter(query: EventQuery, filter: RoomEventFilter): EventQuery {
-  const typeCondition = (patterns: string[]) => (eb: ExpressionBuilder<Database, 'events'>) =>
-    eb.or(
-      patterns.map((p) =>
-        p.endsWith('*')
-          ? eb('type', 'like', `${p.slice(0, -1).replace(/[%_]/g, '')}%`)
-          : eb('type', '=', p),
-      ),
-    );
-  // An empty `types` list matches nothing: no pattern equals the empty type.
-  if (filter.types) query = query.where(typeCondition(filter.types.length ? filter.types : ['']));
-  if (filter.not_types && filter.not_types.length > 0) {
-    const condition = typeCondition(filter.not_types);
-    query = query.where((eb) => eb.not(condition(eb)));
-  }
-  if (filter.senders)
-    query = query.where('sender', 'in', filter.senders.length ? filter.senders : ['']);
-  if (filter.not_senders && filter.not_senders.length > 0)
-    query = query.where('sender', 'not in', filter.not_senders);
-  return query;
-}
+/** Most events /context returns around the one asked for. */
+const MAX_CONTEXT_EVENTS = 100;
 
 export const eventsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const auth = requireAuth(ctx);
@@ -147,6 +101,72 @@ export const eventsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
   );
 
   app.get<{
+    Params: { roomId: string; eventId: string };
+    Querystring: { limit?: number; filter?: string };
+  }>(
+    '/rooms/:roomId/context/:eventId',
+    {
+      onRequest: auth,
+      schema: {
+        params: params({ roomId: roomIdParam(), eventId: str({ pattern: '^\\$' }) }),
+        querystring: object({ limit: int({ minimum: 0 }), filter: str() }),
+      },
+    },
+    async (request) => {
+      const viewer = caller(request);
+      const { roomId, eventId } = request.params;
+      const filter = parseFilter(request.query.filter);
+      const limit = Math.min(request.query.limit ?? 10, MAX_CONTEXT_EVENTS);
+      const db = ctx.store.db;
+      const event = await eventById(db, eventId);
+      const range =
+        event && event.room_id === roomId ? await visibleRange(db, roomId, viewer.userId) : null;
+      if (!event || !range || event.stream < range.from || event.stream > range.to) {
+        throw notFound('Event not found');
+      }
+      const current = await ctx.store.currentPosition();
+      // The limit is shared between both sides, half each (the later side gets an odd one).
+      const beforeCount = Math.floor(limit / 2);
+      const afterCount = limit - beforeCount;
+      const inRoom = () =>
+        applyFilter(db.selectFrom('events').selectAll().where('room_id', '=', roomId), filter);
+      const before =
+        beforeCount === 0
+          ? []
+          : await inRoom()
+              .where('stream', '<', event.stream)
+              .where('stream', '>=', range.from)
+              .orderBy('stream', 'desc')
+              .limit(beforeCount)
+              .execute();
+      const after =
+        afterCount === 0
+          ? []
+          : await inRoom()
+              .where('stream', '>', event.stream)
+              .where('stream', '<=', Math.min(range.to, current))
+              .orderBy('stream', 'asc')
+              .limit(afterCount)
+              .execute();
+      const oldest = before.at(-1) ?? event;
+      const newest = after.at(-1) ?? event;
+      const state = await stateAt(db, roomId, newest.stream);
+      const now = Date.now();
+      const format = (rows: typeof before) => rows.map((e) => clientEvent(e, viewer, true, now));
+      return {
+        // Pagination tokens name the point after an event: /messages from `start` backwards
+        // continues before the oldest event here, from `end` forwards after the newest.
+        start: formatPaginationToken(oldest.stream - 1),
+        end: formatPaginationToken(newest.stream),
+        event: clientEvent(event, viewer, true, now),
+        events_before: format(before),
+        events_after: format(after),
+        state: format(state.filter((e) => matchesFilter(e, filter))),
+      };
+    },
+  );
+
+  app.get<{
     Params: { roomId: string };
     Querystring: { dir: 'b' | 'f'; from?: string; to?: string; limit?: number; filter?: string };
   }>(
@@ -171,8 +191,9 @@ export const eventsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
       const viewer = caller(request);
       const { roomId } = request.params;
       const { dir, limit: rawLimit } = request.query;
+      // An empty token is no token: clients (matrix-nio) send `from=` to mean the latest events.
       const token = (value: string | undefined, name: string) => {
-        if (value === undefined) return undefined;
+        if (value === undefined || value === '') return undefined;
         const position = parsePaginationToken(value);
         if (position === undefined) throw invalidParam(`Invalid ${name} token`);
         return position;
@@ -214,7 +235,7 @@ export const eventsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
       const chunkRows = rows.slice(0, limit);
       const now = Date.now();
       const response: Record<string, unknown> = {
-        start: request.query.from ?? formatPaginationToken(start),
+        start: from !== undefined ? request.query.from : formatPaginationToken(start),
         chunk: chunkRows.map((e) => clientEvent(e, viewer, true, now)),
       };
       const last = chunkRows.at(-1);

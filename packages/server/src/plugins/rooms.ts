@@ -1,10 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.js';
 import type { Tx, WriteContext } from '../db/index.js';
-import { MatrixError, forbidden, invalidParam, notFound } from '../errors.js';
+import { MatrixError, badJson, forbidden, invalidParam, notFound } from '../errors.js';
 import { isUserId, newRoomId } from '../identifiers.js';
+import { profileOf, withProfile } from '../profiles.js';
 import { clientEvent, type Viewer } from '../rooms/format.js';
 import { appendEvent, type EventRow } from '../rooms/graph.js';
+import { forgetRoom, isForgotten } from '../rooms/forgotten.js';
 import { changeMembership, requireRoom } from '../rooms/membership.js';
 import { membershipHistory } from '../rooms/visibility.js';
 import {
@@ -92,7 +94,7 @@ async function requireLocalUser(trx: Tx, userId: string): Promise<void> {
 
 /**
  * What the caller may read of a room's state: the current state while joined; the state when
- * they left if they were a member; nothing otherwise (403).
+ * they left if they were a member and have not forgotten the room; nothing otherwise (403).
  */
 export async function readableStatePosition(
   ctx: ServerContext,
@@ -106,7 +108,9 @@ export async function readableStatePosition(
     const events = await membershipHistory(db, roomId, userId);
     const wasJoined = events.some((e) => e.membership === 'join');
     const last = events.at(-1);
-    if (wasJoined && last) return last.stream;
+    if (wasJoined && last && !(await isForgotten(db, roomId, userId, last.stream))) {
+      return last.stream;
+    }
   }
   throw forbidden(`You are not in room ${roomId}`);
 }
@@ -114,6 +118,29 @@ export async function readableStatePosition(
 async function stateFor(ctx: ServerContext, roomId: string, userId: string): Promise<EventRow[]> {
   const at = await readableStatePosition(ctx, roomId, userId);
   return at === 'current' ? currentState(ctx.store.db, roomId) : stateAt(ctx.store.db, roomId, at);
+}
+
+/**
+ * The one m.room.member change made through the state API: a joined member updating their own
+ * event while staying joined (a per-room display name or avatar), which the authorisation rules
+ * allow. Every other membership change goes through its endpoint (invite, join, leave, kick).
+ */
+function checkOwnMemberUpdate(
+  sender: string,
+  stateKey: string,
+  content: Record<string, unknown>,
+): void {
+  if (stateKey !== sender || content.membership !== 'join') {
+    throw forbidden(
+      'Through the state API a member may only update its own join event; membership changes use the invite, join, leave and kick endpoints',
+    );
+  }
+  for (const field of ['displayname', 'avatar_url']) {
+    const value = content[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      throw badJson(`${field} must be a string`);
+    }
+  }
 }
 
 /**
@@ -139,15 +166,14 @@ export async function sendStateEvent(
     throw forbidden(`You are not in room ${roomId}`);
   }
   if (type === 'm.room.create') throw forbidden('m.room.create cannot be sent again');
-  if (type === 'm.room.member') {
-    throw forbidden('Membership changes use the invite, join, leave and kick endpoints');
-  }
+  if (type === 'm.room.member') checkOwnMemberUpdate(sender, stateKey, content);
   if (stateKey.startsWith('@') && stateKey !== sender) {
     throw forbidden('State keys naming a user can only be set by that user');
   }
   const pl = await powerLevels(trx, roomId);
   const level = userLevel(pl, sender);
-  if (level < eventLevel(pl, type, true)) {
+  // Member events follow the membership rules (above), not the power level of their type.
+  if (type !== 'm.room.member' && level < eventLevel(pl, type, true)) {
     throw forbidden(`You do not have a high enough power level to send ${type}`);
   }
   if (type === 'm.room.power_levels') {
@@ -254,7 +280,11 @@ export const roomsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (ap
         if (roomVersion === '10') createContent.creator = userId;
         else delete createContent.creator;
         await state('m.room.create', createContent);
-        await state('m.room.member', { membership: 'join' }, userId);
+        await state(
+          'm.room.member',
+          withProfile({ membership: 'join' }, await profileOf(trx, userId)),
+          userId,
+        );
         const users: Record<string, number> = { [userId]: 100 };
         if (preset === 'trusted_private_chat') for (const i of invitees) users[i] = 100;
         await state('m.room.power_levels', {
@@ -288,7 +318,11 @@ export const roomsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (ap
         for (const invitee of invitees) {
           const content: Record<string, unknown> = { membership: 'invite' };
           if (body.is_direct) content.is_direct = true;
-          await state('m.room.member', content, invitee);
+          await state(
+            'm.room.member',
+            withProfile(content, await profileOf(trx, invitee)),
+            invitee,
+          );
         }
         wctx.wake([userId, ...invitees]);
       });
@@ -389,6 +423,20 @@ export const roomsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (ap
           ...(reason !== undefined ? { reason } : {}),
         }),
       );
+      return {};
+    },
+  );
+
+  app.post<{ Params: { roomId: string } }>(
+    '/rooms/:roomId/forget',
+    { onRequest: auth, schema: { params: params({ roomId: roomIdParam() }) } },
+    async (request) => {
+      const { userId } = caller(request);
+      await ctx.store.write(async (trx, wctx) => {
+        await wctx.lock();
+        await requireRoom(trx, request.params.roomId);
+        await forgetRoom(trx, request.params.roomId, userId);
+      });
       return {};
     },
   );
@@ -597,8 +645,11 @@ export const roomsPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (ap
       const joined: Record<string, Record<string, unknown>> = {};
       for (const m of members) {
         const content = JSON.parse(m.content) as { displayname?: unknown; avatar_url?: unknown };
-        const info: Record<string, unknown> = {};
-        if (typeof content.displayname === 'string') info.display_name = content.displayname;
+        // display_name is sent even when the member has none (null), as Synapse does: clients
+        // such as matrix-nio refuse the answer without it.
+        const info: Record<string, unknown> = {
+          display_name: typeof content.displayname === 'string' ? content.displayname : null,
+        };
         if (typeof content.avatar_url === 'string') info.avatar_url = content.avatar_url;
         joined[m.state_key] = info;
       }

@@ -7,6 +7,7 @@ import { clientEvent, strippedEvent, type Viewer } from '../rooms/format.js';
 import type { EventRow } from '../rooms/graph.js';
 import { membersOf, stateAt } from '../rooms/state.js';
 import { deviceListChanges } from '../deviceLists.js';
+import { isForgotten } from '../rooms/forgotten.js';
 import { visibleRange } from '../rooms/visibility.js';
 import { bool, int, object, str } from '../schemas.js';
 import {
@@ -191,9 +192,10 @@ async function buildSync(
     } else if (
       since &&
       current.stream > sinceStream &&
-      (before === 'join' || before === 'invite')
+      (before === 'join' || before === 'invite') &&
+      !(await isForgotten(db, roomId, me, current.stream))
     ) {
-      // Left (or was kicked, or rejected an invite) within the window.
+      // Left (or was kicked, or rejected an invite) within the window, and not forgotten since.
       const t = await timeline(db, roomId, sinceStream, current.stream, options.timelineLimit);
       const first = t.events[0]?.stream ?? current.stream;
       const state = t.limited ? await stateAt(db, roomId, first - 1, sinceStream) : [];

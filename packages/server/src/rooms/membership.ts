@@ -1,10 +1,12 @@
 import type { Tx, WriteContext } from '../db/index.js';
 import { forbidden, notFound } from '../errors.js';
+import { profileOf, withProfile, type Profile } from '../profiles.js';
 import { appendEvent, type EventRow } from './graph.js';
 import {
   membershipOf,
   membersOf,
   powerLevels,
+  roomsOf,
   stateContent,
   userLevel,
   type Membership,
@@ -89,8 +91,10 @@ export async function changeMembership(
     }
   }
 
-  const content: Record<string, unknown> = { ...change.extra, membership };
+  let content: Record<string, unknown> = { ...change.extra, membership };
   if (change.reason !== undefined) content.reason = change.reason;
+  // Joins and invites carry the member's display name and avatar.
+  if (membership !== 'leave') content = withProfile(content, await profileOf(trx, target));
   const event = await appendEvent(trx, ctx, {
     roomId,
     type: 'm.room.member',
@@ -102,6 +106,34 @@ export async function changeMembership(
   ctx.wake(await membersOf(trx, roomId, ['join', 'invite']));
   ctx.wake([target, sender]);
   return event;
+}
+
+/**
+ * Propagates a profile change: a new m.room.member event (join to join) with the profile in
+ * every room the user is joined to, keeping the rest of their member content.
+ */
+export async function propagateProfile(
+  trx: Tx,
+  ctx: WriteContext,
+  userId: string,
+  profile: Profile,
+  senderDevice?: string,
+): Promise<void> {
+  await ctx.lock();
+  for (const roomId of await roomsOf(trx, userId, ['join'])) {
+    // The reason belonged to the membership change, not to this profile change.
+    const { reason: _reason, ...current } =
+      (await stateContent(trx, roomId, 'm.room.member', userId)) ?? {};
+    await appendEvent(trx, ctx, {
+      roomId,
+      type: 'm.room.member',
+      stateKey: userId,
+      sender: userId,
+      content: withProfile({ ...current, membership: 'join' }, profile),
+      ...(senderDevice !== undefined ? { senderDevice } : {}),
+    });
+    ctx.wake(await membersOf(trx, roomId, ['join', 'invite']));
+  }
 }
 
 export type { Membership };

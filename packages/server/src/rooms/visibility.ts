@@ -1,11 +1,12 @@
 import type { Db } from '../db/index.js';
+import { isForgotten } from './forgotten.js';
 import { stateContent } from './state.js';
 
 /**
  * The stream range of a room's events a user may read (history visibility, simplified to one
  * range): from the room's start (`shared`, `world_readable`) or from the user's first join
  * (`joined`) or invite (`invited`), up to and including their leave if they are no longer in it.
- * Null when the user may read nothing (never joined).
+ * Null when the user may read nothing (never joined, or forgot the room after leaving).
  */
 export interface VisibleRange {
   from: number;
@@ -41,6 +42,7 @@ export async function visibleRange(
   const firstJoin = memberships.find((m) => m.membership === 'join');
   if (!firstJoin) return null;
   const last = memberships.at(-1)!;
+  if (await isForgotten(db, roomId, userId, last.stream)) return null;
   const to = last.membership === 'join' ? Number.MAX_SAFE_INTEGER : last.stream;
   const visibility = (await stateContent(db, roomId, 'm.room.history_visibility'))
     ?.history_visibility;
