@@ -497,7 +497,9 @@ export class Room {
    */
   private async unblock(): Promise<void> {
     await this.retryWaiting();
-    if (this.group && this.group.queuedCount > 0) await this.backfill();
+    if (this.group && this.group.missing().some((id) => !this.unfetchable.has(id))) {
+      await this.backfill();
+    }
   }
 
   /** Events waiting for device keys are tried again once the keys are fetched. */
@@ -679,7 +681,7 @@ export class Room {
     return this.onChain(intent.epoch) ? undefined : intent.metadata;
   }
 
-  /** Fetches the commit events queued events wait for, by id, until nothing is missing. */
+  /** Fetches by id the commit events the group asks for (what waits, and the fork’s history). */
   private async backfill(): Promise<void> {
     const group = this.group;
     if (!group) return;
@@ -697,12 +699,18 @@ export class Room {
           // Not visible to this user (or not there): asking again will not help.
           if (error instanceof ClientError && (error.status === 404 || error.status === 403)) {
             this.unfetchable.add(id);
+            group.unavailable(id);
             continue;
           }
           throw error;
         }
         fetched++;
-        if (event.type !== ROOM_EVENT_TYPE || this.group !== group) continue;
+        if (this.group !== group) continue;
+        if (event.type !== ROOM_EVENT_TYPE) {
+          this.unfetchable.add(id); // not a commit (the room's create event, say)
+          group.unavailable(id);
+          continue;
+        }
         this.rememberSender(event);
         this.deliver(event, 'backfill');
       }

@@ -33,6 +33,8 @@ export interface GroupCore {
   joinedAt: bigint;
   /** Commits this device saw but could not follow for want of state: it should rejoin. */
   readonly unfollowable: Set<string>;
+  /** Events the room will not give this device (not visible to it, or not commits). */
+  readonly unavailable: Set<string>;
 }
 
 /** Trellis rooms use no resumption PSK, so a state keeps none of its past epochs'. */

@@ -69,6 +69,7 @@ export class DmlsGroup {
       sentByMe: new Map(),
       joinedAt: 0n,
       unfollowable: new Set(),
+      unavailable: new Set(),
     };
   }
 
@@ -202,7 +203,15 @@ export class DmlsGroup {
   missing(): string[] {
     const wanted = new Set(this.core.waiting.missing(this.core.graph));
     for (const event of this.core.graph.missingParents()) wanted.add(event);
-    return [...wanted];
+    return [...wanted].filter((event) => !this.core.unavailable.has(event));
+  }
+
+  /**
+   * Tells the group that an event it asked for cannot be had (the server refuses it, or it is
+   * not a commit): forks reaching back to it are judged on what this device knows.
+   */
+  unavailable(eventId: string): void {
+    this.core.unavailable.add(eventId);
   }
 
   /** Devices whose published keys are needed before waiting events can be decided. */

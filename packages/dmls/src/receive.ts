@@ -303,11 +303,12 @@ function foreignOrWait(
 }
 
 /**
- * Devices a merge on `base` must not keep: removed on a resolved branch, not added again later
- * on that branch, and not added again on the base's own branch since the fork (a leaf added
- * there is not the leaf the other branch removed). It reads only the signed device changes of
- * the branches' epochs, so every device that knows the same epochs decides alike, whether or
- * not it could decrypt them.
+ * Devices a merge on `base` must not keep: removed on a resolved branch and not added again
+ * later on that branch (a commit that removes and adds a device replaces its leaf). An add on
+ * the base's own branch does not count: without a clock nobody can tell whether it came before
+ * or after the removal, and a removal must win. It reads only the signed device changes of the
+ * branches' epochs, so every device that knows the same epochs decides alike, whether or not it
+ * could decrypt them.
  */
 export function excludedBy(
   core: GroupCore,
@@ -316,12 +317,10 @@ export function excludedBy(
 ): Set<string> {
   const out = new Set<string>();
   for (const node of resolved) {
-    const branches = core.graph.branches([base, node]);
-    const addedOnBase = new Set(branches.get(base.key)!.flatMap((n) => n.added));
-    const branch = branches.get(node.key)!;
+    const branch = core.graph.branches([base, node]).get(node.key)!;
     for (const n of branch) {
       for (const d of n.removed) {
-        if (n.added.includes(d) || addedOnBase.has(d)) continue; // replaced, or back on base
+        if (n.added.includes(d)) continue; // replaced
         const back = branch.some(
           (m) => m !== n && m.added.includes(d) && core.graph.isAncestor(n, m),
         );
@@ -335,7 +334,9 @@ export function excludedBy(
 /** An epoch to fetch before the fork of `heads` is known in full, if any. */
 export function unknownAncestry(core: GroupCore, heads: readonly EpochNode[]): string | undefined {
   if (heads.length < 2) return undefined;
-  return core.graph.gaps(heads).find((event) => !core.refused.has(event));
+  return core.graph
+    .gaps(heads)
+    .find((event) => !core.refused.has(event) && !core.unavailable.has(event));
 }
 
 function sameDevices(signed: readonly string[], actual: readonly string[]): boolean {
