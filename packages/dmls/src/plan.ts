@@ -127,11 +127,21 @@ function rank(
   return Math.max(0, candidates.indexOf(core.identity)) + (onlySelfUpdate ? candidates.length : 0);
 }
 
-/** Devices removed by commits on the chain of bases that leads to `tip`. */
+/**
+ * Devices removed by commits in the history of `tip` (merged branches and, for a device that
+ * joined later, the history it fetched included) and not members of it. Removals are signed,
+ * so this reads the same on every device that knows the same epochs.
+ */
 function removedOnChain(core: GroupCore, tip: EpochNode): Set<string> {
   const out = new Set<string>();
-  for (let n: EpochNode | undefined = tip; n; n = n.base ? core.graph.get(n.base) : undefined) {
+  const seen = new Set<string>();
+  const stack = [tip];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n.key)) continue;
+    seen.add(n.key);
     for (const d of n.removed) if (!tip.members.has(d)) out.add(d);
+    stack.push(...core.graph.parents(n));
   }
   return out;
 }
