@@ -29,7 +29,14 @@ interface UploadBody {
 }
 
 /** Keys per upload, one-time and fallback together. */
-const MAX_KEYS_PER_UPLOAD = 5000;
+export const MAX_KEYS_PER_UPLOAD = 5000;
+
+/** KeyPackages verified between two turns of the event loop. */
+const VERIFY_SLICE = 50;
+const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Keys one claim may ask for when claims are not rate-limited (else the claim burst). */
+export const MAX_KEYS_PER_CLAIM = 1000;
 
 const keyObject = {
   oneOf: [
@@ -109,7 +116,12 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
           keyPackage: verifyKeyPackage(algorithm, keyId, value, isFallback, rules),
         };
       };
-      const oneTimeKeys = oneTime.map((entry) => prepare(entry, false));
+      // Verifying thousands of KeyPackages takes a while: let other requests run in between.
+      const oneTimeKeys: KeyToStore[] = [];
+      for (const [i, entry] of oneTime.entries()) {
+        if (i > 0 && i % VERIFY_SLICE === 0) await yieldToOthers();
+        oneTimeKeys.push(prepare(entry, false));
+      }
       const fallbackKeys = fallback.map((entry) => prepare(entry, true));
       const seenAlgorithms = new Set<string>();
       for (const key of fallbackKeys) {
@@ -236,6 +248,18 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
       const wanted = Object.entries(request.body.one_time_keys).flatMap(([user, devices]) =>
         Object.entries(devices).map(([device, algorithm]) => ({ user, device, algorithm })),
       );
+      // More keys than the bucket holds could never be granted: that is a bad request, not a
+      // rate limit to wait out.
+      const burst = ctx.claimLimiter.burst;
+      const most = burst > 0 ? Math.min(burst, MAX_KEYS_PER_CLAIM) : MAX_KEYS_PER_CLAIM;
+      if (wanted.length > most) {
+        throw invalidParam(
+          `A claim may name at most ${most} devices; this one names ${wanted.length}`,
+          {
+            'io.trellis.max_keys_per_claim': most,
+          },
+        );
+      }
       const limit = ctx.claimLimiter.take(userId, Math.max(1, wanted.length));
       if (!limit.ok) {
         throw new MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too many key claims', {
