@@ -29,14 +29,14 @@ interface UploadBody {
 }
 
 /** Keys per upload, one-time and fallback together. */
-export const MAX_KEYS_PER_UPLOAD = 5000;
+const MAX_KEYS_PER_UPLOAD = 5000;
 
 /** KeyPackages verified between two turns of the event loop. */
 const VERIFY_SLICE = 50;
 const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Keys one claim may ask for when claims are not rate-limited (else the claim burst). */
-export const MAX_KEYS_PER_CLAIM = 1000;
+const MAX_KEYS_PER_CLAIM = 1000;
 
 const keyObject = {
   oneOf: [
