@@ -36,6 +36,8 @@ const MAX_KEYS_PER_UPLOAD = 5000;
  * because a request served meanwhile needs a turn for each of its database round trips.
  */
 const VERIFY_SLICE_MS = 5;
+/** Uploads up to this many one-time keys (a client's usual refill) are verified in one go. */
+const VERIFY_AT_ONCE = 50;
 const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Keys one claim may ask for when claims are not rate-limited (else the claim burst). */
@@ -122,8 +124,8 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
       // Verifying thousands of KeyPackages takes a while: let other requests run in between.
       const oneTimeKeys: KeyToStore[] = [];
       let sliceStart = performance.now();
-      for (const entry of oneTime) {
-        if (performance.now() - sliceStart > VERIFY_SLICE_MS) {
+      for (const [i, entry] of oneTime.entries()) {
+        if (i >= VERIFY_AT_ONCE && performance.now() - sliceStart > VERIFY_SLICE_MS) {
           await yieldToOthers();
           sliceStart = performance.now();
         }
