@@ -11,7 +11,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { buildApp, DEFAULT_CONFIG, Store, type ServerConfig } from '@trellis/server';
+import {
+  buildApp,
+  DEFAULT_CONFIG,
+  NO_AUTH_LIMITS,
+  Store,
+  type ServerConfig,
+} from '@trellis/server';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TRELLIS = join(REPO, 'packages', 'cli', 'bin', 'trellis.js');
@@ -108,6 +114,7 @@ describe('trellis chat in tmux', () => {
       logLevel: 'silent',
       database,
       syncTimeoutMaxMs: 5_000,
+      authLimits: NO_AUTH_LIMITS,
     };
     const store = await Store.open(database);
     const app = await buildApp(config, store);

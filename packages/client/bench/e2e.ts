@@ -14,7 +14,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, DEFAULT_CONFIG, Store, type ServerConfig } from '@trellis/server';
+import {
+  buildApp,
+  DEFAULT_CONFIG,
+  NO_AUTH_LIMITS,
+  Store,
+  type ServerConfig,
+} from '@trellis/server';
 import { roomAlgorithm } from '@trellis/mls';
 import { Client, MatrixHttp } from '../src/index.js';
 import { SqliteStore } from '../src/sqliteStore.js';
@@ -45,6 +51,8 @@ async function startServer(): Promise<{ url: string; close(): Promise<void> }> {
     database,
     // The bench claims hundreds of KeyPackages from one account in seconds.
     claimRate: { burst: 0, perSecond: 0 },
+    // And registers up to 1000 devices from 127.0.0.1.
+    authLimits: NO_AUTH_LIMITS,
   };
   const store = await Store.open(database);
   const app = await buildApp(config, store);

@@ -17,14 +17,16 @@ import { keysPlugin } from './plugins/keys.js';
 import { loginPlugin } from './plugins/login.js';
 import { miscPlugin } from './plugins/misc.js';
 import { profilePlugin } from './plugins/profile.js';
-import { registerPlugin } from './plugins/register.js';
+import { registerPlugin, registrationTokenPlugin } from './plugins/register.js';
 import { roomKeysPlugin } from './plugins/roomKeys.js';
 import { roomsPlugin } from './plugins/rooms.js';
 import { syncPlugin } from './plugins/sync.js';
 import { toDevicePlugin } from './plugins/toDevice.js';
 import { versionsPlugin } from './plugins/versions.js';
 import { r0AsV3, r0PathUnknown } from './r0.js';
+import { decodeUtf8, jsonHoldsLoneSurrogate, nameHoldingNul } from './wellFormed.js';
 import { RateLimiter } from './rateLimit.js';
+import { forgetFullBuckets } from './sharedRateLimit.js';
 
 export const CLIENT_V3 = '/_matrix/client/v3';
 
@@ -177,8 +179,11 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
 
   // Every body is JSON whatever its Content-Type says (Matrix clients do not all set it).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    const text = decodeUtf8(body as Buffer);
+    if (text === undefined) {
+      return done(new MatrixError(400, 'M_NOT_JSON', 'Request body is not valid UTF-8'), undefined);
+    }
     if (text.trim() === '') return done(null, undefined);
     if (nestedDeeperThan(text, MAX_BODY_DEPTH)) {
       const why = `Request body is nested deeper than ${MAX_BODY_DEPTH} levels`;
@@ -189,6 +194,10 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
       parsed = JSON.parse(text);
     } catch {
       return done(new MatrixError(400, 'M_NOT_JSON', 'Request body is not valid JSON'), undefined);
+    }
+    if (jsonHoldsLoneSurrogate(text, parsed)) {
+      const why = 'Request body holds a lone UTF-16 surrogate';
+      return done(new MatrixError(400, 'M_NOT_JSON', why), undefined);
     }
     done(null, parsed);
   });
@@ -214,12 +223,19 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     if (request.routeOptions.schema?.body && request.body === undefined) {
       throw new MatrixError(400, 'M_NOT_JSON', 'Request body is not JSON');
     }
+    // Path and query identifiers (state_key, txnId, room ids, …): no U+0000 on any backend.
+    const nul = nameHoldingNul(request.params) ?? nameHoldingNul(request.query);
+    if (nul !== undefined)
+      throw new MatrixError(400, 'M_INVALID_PARAM', `${nul} may not contain U+0000`);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const matrix = toMatrixError(error);
     if (matrix.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.debug({ errcode: matrix.errcode, msg: matrix.message }, 'request refused');
+    const retryAfterMs = matrix.extra.retry_after_ms;
+    if (typeof retryAfterMs === 'number')
+      reply.header('Retry-After', Math.ceil(retryAfterMs / 1000));
     reply.status(matrix.status).send(matrix.toJSON());
   });
 
@@ -251,6 +267,7 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
 
   app.decorateRequest('auth', null);
   await app.register(versionsPlugin, { ctx });
+  await app.register(registrationTokenPlugin, { ctx });
   for (const plugin of [
     registerPlugin,
     loginPlugin,
@@ -270,6 +287,9 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
   const sweep = setInterval(() => {
     sweepExpiredKeyPackages(store, Date.now()).catch((err: unknown) =>
       app.log.warn({ err }, 'KeyPackage expiry sweep failed'),
+    );
+    forgetFullBuckets(store, Object.values(config.authLimits), Date.now()).catch((err: unknown) =>
+      app.log.warn({ err }, 'rate-limit sweep failed'),
     );
   }, config.expirySweepIntervalMs);
   sweep.unref();

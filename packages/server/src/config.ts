@@ -1,4 +1,28 @@
 import { parseArgs } from 'node:util';
+import type { Rate } from './rateLimit.js';
+
+/** Who may create accounts: anyone, holders of a registration token, or nobody. */
+export type RegistrationMode = 'open' | 'token' | 'closed';
+
+/** Login and registration limits, shared by every process on the database. */
+export interface AuthLimits {
+  /** Login attempts per client address. */
+  loginPerAddress: Rate;
+  /** Failed logins per account named (whether it exists or not). */
+  loginFailuresPerAccount: Rate;
+  /** Registration requests (and availability and token checks) per client address. */
+  registerPerAddress: Rate;
+  /** Registration attempts per requested user id. */
+  registerPerAccount: Rate;
+}
+
+/** Every login and registration limit off (tests that register many users from one address). */
+export const NO_AUTH_LIMITS: AuthLimits = {
+  loginPerAddress: { burst: 0, perSecond: 0 },
+  loginFailuresPerAccount: { burst: 0, perSecond: 0 },
+  registerPerAddress: { burst: 0, perSecond: 0 },
+  registerPerAccount: { burst: 0, perSecond: 0 },
+};
 
 /** Where the server keeps its data: a SQLite file (default) or a PostgreSQL database. */
 export type DatabaseConfig =
@@ -31,7 +55,8 @@ export interface ServerConfig {
   syncTimeoutMaxMs: number;
   /** How often expired KeyPackages are deleted. */
   expirySweepIntervalMs: number;
-  registrationEnabled: boolean;
+  registration: { mode: RegistrationMode; tokens: string[] };
+  authLimits: AuthLimits;
   logLevel: string;
   /** How long a graceful shutdown waits for open requests before closing anyway. */
   shutdownGraceMs: number;
@@ -49,7 +74,14 @@ export const DEFAULT_CONFIG: ServerConfig = {
   claimRate: { burst: 200, perSecond: 20 },
   syncTimeoutMaxMs: 60_000,
   expirySweepIntervalMs: 60_000,
-  registrationEnabled: true,
+  // Open because the default host is loopback; loadConfig picks the default for other hosts.
+  registration: { mode: 'open', tokens: [] },
+  authLimits: {
+    loginPerAddress: { burst: 10, perSecond: 12 / 60 },
+    loginFailuresPerAccount: { burst: 5, perSecond: 1 / 60 },
+    registerPerAddress: { burst: 10, perSecond: 6 / 60 },
+    registerPerAccount: { burst: 5, perSecond: 1 / 60 },
+  },
   logLevel: 'info',
   shutdownGraceMs: 10_000,
 };
@@ -71,7 +103,17 @@ Options (each also read from the environment variable in brackets):
   --claim-rate <n>               keys per second a claimer regains [TRELLIS_CLAIM_RATE] (20)
   --sync-timeout-max <ms>        longest sync long-poll [TRELLIS_SYNC_TIMEOUT_MAX] (60000)
   --expiry-sweep-interval <ms>   how often expired KeyPackages are deleted [TRELLIS_EXPIRY_SWEEP_INTERVAL] (60000)
-  --no-registration              refuse new accounts [TRELLIS_REGISTRATION=false]
+  --registration <mode>          open | token | closed [TRELLIS_REGISTRATION] (token when tokens
+                                 are given; else open when listening on loopback; else closed)
+  --registration-token <token>   a token for m.login.registration_token; repeatable
+                                 [TRELLIS_REGISTRATION_TOKENS, comma-separated]
+  --no-registration              the same as --registration closed
+  --login-limit-address <b:m>    login attempts per client address: burst b, m more a minute,
+                                 0 = off [TRELLIS_LOGIN_LIMIT_ADDRESS] (10:12)
+  --login-limit-account <b:m>    failed logins per account [TRELLIS_LOGIN_LIMIT_ACCOUNT] (5:1)
+  --register-limit-address <b:m> registration requests per client address
+                                 [TRELLIS_REGISTER_LIMIT_ADDRESS] (10:6)
+  --register-limit-account <b:m> registration attempts per user id [TRELLIS_REGISTER_LIMIT_ACCOUNT] (5:1)
   --log-level <level>            fatal|error|warn|info|debug|trace|silent [LOG_LEVEL] (info)
   --help                         this text
 `;
@@ -85,6 +127,56 @@ function integer(name: string, value: string, min: number): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${name} must be ≥ ${min}`);
   return n;
+}
+
+/** `<burst>:<per minute>` (or `0`, no limit) as a token-bucket rate. */
+export function parseRate(name: string, value: string): Rate {
+  const match = /^(\d+)(?::(\d+(?:\.\d+)?))?$/.exec(value);
+  const burst = Number(match?.[1]);
+  const perMinute = Number(match?.[2] ?? 0);
+  if (!match || !Number.isSafeInteger(burst) || (burst > 0 && !(perMinute > 0))) {
+    throw new ConfigError(`${name} must be <burst>:<per minute> or 0, got "${value}"`);
+  }
+  return { burst, perSecond: perMinute / 60 };
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export const isLoopback = (host: string) =>
+  /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || ['::1', '[::1]', 'localhost'].includes(host);
+
+/** Registration tokens are opaque identifiers of at most 64 characters (the spec's grammar). */
+const REGISTRATION_TOKEN = /^[A-Za-z0-9._~-]{1,64}$/;
+
+/**
+ * The registration mode asked for, or the default: token when tokens are given, else open on
+ * loopback (only this machine can reach it), else closed.
+ */
+export function registrationConfig(
+  asked: string | undefined,
+  tokens: string[],
+  host: string,
+): ServerConfig['registration'] {
+  for (const token of tokens) {
+    if (!REGISTRATION_TOKEN.test(token)) {
+      throw new ConfigError(`registration token "${token}" is not 1–64 of [A-Za-z0-9._~-]`);
+    }
+  }
+  const legacy: Record<string, RegistrationMode> = { false: 'closed', 0: 'closed', true: 'open' };
+  const mode =
+    asked === undefined
+      ? tokens.length > 0
+        ? 'token'
+        : isLoopback(host)
+          ? 'open'
+          : 'closed'
+      : (legacy[asked] ?? asked);
+  if (mode !== 'open' && mode !== 'token' && mode !== 'closed') {
+    throw new ConfigError(`--registration must be open, token or closed, got "${asked}"`);
+  }
+  if (mode === 'token' && tokens.length === 0) {
+    throw new ConfigError('--registration token needs at least one --registration-token');
+  }
+  return { mode, tokens };
 }
 
 /** `postgres://…`/`postgresql://…` selects PostgreSQL; `sqlite:PATH`, `file:PATH` or a path selects SQLite. */
@@ -123,6 +215,12 @@ export function loadConfig(
       'sync-timeout-max': { type: 'string' },
       'expiry-sweep-interval': { type: 'string' },
       'no-registration': { type: 'boolean' },
+      registration: { type: 'string' },
+      'registration-token': { type: 'string', multiple: true },
+      'login-limit-address': { type: 'string' },
+      'login-limit-account': { type: 'string' },
+      'register-limit-address': { type: 'string' },
+      'register-limit-account': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -138,9 +236,14 @@ export function loadConfig(
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`unknown log level "${logLevel}"`);
   }
-  const registrationEnv = env.TRELLIS_REGISTRATION;
+  const host = pick(values.host, 'TRELLIS_HOST') ?? d.host;
+  const rate = (flag: string | undefined, envName: string, fallback: Rate) => {
+    const v = pick(flag, envName);
+    return v === undefined ? fallback : parseRate(`--${envName}`, v);
+  };
+  const limits = d.authLimits;
   return {
-    host: pick(values.host, 'TRELLIS_HOST') ?? d.host,
+    host,
     port: num(values.port, 'TRELLIS_PORT', d.port),
     serverName: pick(values['server-name'], 'TRELLIS_SERVER_NAME') ?? d.serverName,
     database: parseDatabase(
@@ -172,8 +275,35 @@ export function loadConfig(
       d.expirySweepIntervalMs,
       10,
     ),
-    registrationEnabled:
-      !values['no-registration'] && registrationEnv !== 'false' && registrationEnv !== '0',
+    registration: registrationConfig(
+      values['no-registration'] ? 'closed' : pick(values.registration, 'TRELLIS_REGISTRATION'),
+      values['registration-token'] ??
+        env.TRELLIS_REGISTRATION_TOKENS?.split(',').filter((t) => t !== '') ??
+        [],
+      host,
+    ),
+    authLimits: {
+      loginPerAddress: rate(
+        values['login-limit-address'],
+        'TRELLIS_LOGIN_LIMIT_ADDRESS',
+        limits.loginPerAddress,
+      ),
+      loginFailuresPerAccount: rate(
+        values['login-limit-account'],
+        'TRELLIS_LOGIN_LIMIT_ACCOUNT',
+        limits.loginFailuresPerAccount,
+      ),
+      registerPerAddress: rate(
+        values['register-limit-address'],
+        'TRELLIS_REGISTER_LIMIT_ADDRESS',
+        limits.registerPerAddress,
+      ),
+      registerPerAccount: rate(
+        values['register-limit-account'],
+        'TRELLIS_REGISTER_LIMIT_ACCOUNT',
+        limits.registerPerAccount,
+      ),
+    },
     logLevel,
     shutdownGraceMs: d.shutdownGraceMs,
   };

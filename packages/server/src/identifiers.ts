@@ -36,6 +36,7 @@ export function checkDeviceId(deviceId: string): void {
   if (deviceId.includes(IDENTITY_SEPARATOR)) {
     throw invalidParam(`device_id may not contain "${IDENTITY_SEPARATOR}"`);
   }
+  if (deviceId.includes('\0')) throw invalidParam('device_id may not contain U+0000');
   if (deviceId.length === 0 || deviceId.length > 255) {
     throw invalidParam('device_id must be 1 to 255 characters');
   }

@@ -13,6 +13,7 @@ export {
   cipherSuite,
   decode,
   findExtension,
+  keyPackageCodec,
   makeKeyPackageRef,
   mlsMessageCodec,
   nodeCrypto,

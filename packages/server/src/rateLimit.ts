@@ -1,3 +1,9 @@
+/** A token bucket: `burst` tokens, regained at `perSecond`. Burst 0 turns the limit off. */
+export interface Rate {
+  burst: number;
+  perSecond: number;
+}
+
 /**
  * Token buckets per key (the claimer): `burst` tokens, refilled at `perSecond`. Each server
  * process keeps its own buckets.

@@ -1,5 +1,5 @@
 import { buildApp } from './app.js';
-import { ConfigError, USAGE, loadConfig } from './config.js';
+import { ConfigError, USAGE, isLoopback, loadConfig } from './config.js';
 import { Store } from './db/index.js';
 
 /**
@@ -31,10 +31,23 @@ export async function serve(argv: string[]): Promise<void> {
   app.addHook('onClose', async () => store.close());
   const address = await app.listen({ host: config.host, port: config.port });
   const where = config.database.kind === 'sqlite' ? `SQLite ${config.database.path}` : 'PostgreSQL';
+  const { mode } = config.registration;
+  const registration =
+    mode === 'open'
+      ? 'open to anyone who can reach it'
+      : mode === 'token'
+        ? `by registration token (${config.registration.tokens.length} configured)`
+        : 'closed';
   app.log.info(
-    { address, database: config.database.kind, serverName: config.serverName },
-    `Trellis homeserver listening on ${address} (${where})`,
+    { address, database: config.database.kind, serverName: config.serverName, registration: mode },
+    `Trellis homeserver listening on ${address} (${where}); registration ${registration}`,
   );
+  if (mode === 'open' && !isLoopback(config.host)) {
+    app.log.warn(
+      { host: config.host },
+      'registration is open on a non-loopback address: anyone who can reach it can create accounts',
+    );
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

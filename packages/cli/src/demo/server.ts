@@ -5,7 +5,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, DEFAULT_CONFIG, Store, type ServerConfig } from '@trellis/server';
+import {
+  buildApp,
+  DEFAULT_CONFIG,
+  NO_AUTH_LIMITS,
+  Store,
+  type ServerConfig,
+} from '@trellis/server';
 
 export interface EmbeddedServer {
   /** `http://127.0.0.1:<port>` */
@@ -30,6 +36,8 @@ export async function startEmbeddedServer(): Promise<EmbeddedServer> {
     syncTimeoutMaxMs: 5_000,
     // Many KeyPackages are claimed within seconds; the rate limit is for strangers, not a demo.
     claimRate: { burst: 0, perSecond: 0 },
+    // Likewise the login and registration limits: the demo signs in its whole cast at once.
+    authLimits: NO_AUTH_LIMITS,
   };
   let store: Store | undefined;
   try {

@@ -5,7 +5,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, DEFAULT_CONFIG, Store, type ServerConfig } from '@trellis/server';
+import {
+  buildApp,
+  DEFAULT_CONFIG,
+  NO_AUTH_LIMITS,
+  Store,
+  type ServerConfig,
+} from '@trellis/server';
 
 export interface TestServer {
   readonly url: string;
@@ -31,6 +37,8 @@ export async function startServer(overrides: Partial<ServerConfig> = {}): Promis
       database,
       // Syncs in tests wait little: a stopped client gives up its long-poll quickly.
       syncTimeoutMaxMs: 5_000,
+      // Tests register and log in many users from 127.0.0.1 within seconds.
+      authLimits: NO_AUTH_LIMITS,
       ...overrides,
     };
     const store = await Store.open(database);

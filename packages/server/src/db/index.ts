@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { migrate, type Dialect } from './migrations.js';
+import { nulGuard } from './nulGuard.js';
 import type { Database } from './schema.js';
 import { createNotifier, type Notifier } from '../notify.js';
 
@@ -28,17 +29,31 @@ export interface WriteContext {
 
 const PG_INT8 = 20;
 
+/** What both dialects share: the U+0000 guard, and a count of the statements run. */
+const common = (counter: { onQuery: () => void }) => ({
+  plugins: [nulGuard],
+  log: () => counter.onQuery(),
+});
+
 /** The storage: a Kysely instance over one of the two dialects, plus cross-process wake-ups. */
 export class Store {
+  /** Statements executed so far (a gauge of how much work a request costs the database). */
+  statementCount = 0;
+
   private constructor(
     readonly db: Db,
     readonly dialect: Dialect,
     readonly notifier: Notifier,
-  ) {}
+    counter: { onQuery: () => void },
+  ) {
+    counter.onQuery = () => this.statementCount++;
+  }
 
   static async open(config: DatabaseConfig): Promise<Store> {
     if (config.kind === 'sqlite') {
+      const counter = { onQuery: () => {} };
       const db = new Kysely<Database>({
+        ...common(counter),
         dialect: new SqliteDialect({
           database: async () => {
             const sqlite = new BetterSqlite3(config.path);
@@ -51,7 +66,7 @@ export class Store {
         }),
       });
       await migrate(db as Kysely<unknown>, 'sqlite');
-      return new Store(db, 'sqlite', createNotifier({ kind: 'local' }));
+      return new Store(db, 'sqlite', createNotifier({ kind: 'local' }), counter);
     }
 
     const schema = config.schema;
@@ -82,15 +97,16 @@ export class Store {
             : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    await migrate(db as Kysely<unknown>, 'postgres', schema);
+    const counter = { onQuery: () => {} };
+    const db = new Kysely<Database>({ ...common(counter), dialect: new PostgresDialect({ pool }) });
+    await migrate(db as Kysely<unknown>, 'postgres');
     const notifier = createNotifier({
       kind: 'postgres',
       connection,
       channel: `trellis_wake${schema ? `_${schema}` : ''}`,
     });
     await notifier.start();
-    return new Store(db, 'postgres', notifier);
+    return new Store(db, 'postgres', notifier, counter);
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   type MigrationProvider,
   type CreateTableBuilder,
 } from 'kysely';
+import { initKeyHash } from './initKeyHash.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -271,6 +272,43 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+
+    '0003_security': {
+      async up(db: Kysely<unknown>) {
+        // Every init_key ever accepted, as a SHA-256 hash, kept for good: an init_key is used
+        // once, whether its KeyPackage was claimed, replaced or expired (replaces init_keys,
+        // whose entries were dropped when their KeyPackage expired).
+        await db.schema
+          .createTable('init_key_hashes')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .execute();
+        const held = await sql<{ init_key: string }>`select init_key from init_keys`.execute(db);
+        for (let i = 0; i < held.rows.length; i += 500) {
+          const hashes = held.rows
+            .slice(i, i + 500)
+            .map((r) => ({ hash: initKeyHash(r.init_key) }));
+          await (db as Kysely<{ init_key_hashes: { hash: string } }>)
+            .insertInto('init_key_hashes')
+            .values(hashes)
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        }
+        await db.schema.dropTable('init_keys').execute();
+
+        // Rate-limit buckets shared by every process on the database (login, registration).
+        await db.schema
+          .createTable('rate_limits')
+          .addColumn('bucket', 'text', (c) => c.primaryKey())
+          .addColumn('tokens', 'double precision', (c) => c.notNull())
+          .addColumn('updated_ts', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('rate_limits_updated')
+          .on('rate_limits')
+          .column('updated_ts')
+          .execute();
+      },
+    },
   };
 }
 
@@ -281,16 +319,16 @@ class InlineProvider implements MigrationProvider {
   }
 }
 
-/**
- * Brings the schema up to date; safe to run from several processes at once (Kysely locks).
- * With a PostgreSQL `schema`, Kysely is told where its own tables are: otherwise it takes the
- * migration tables of any other schema in the database for its own and fails (42P01).
- */
-export async function migrate(
-  db: Kysely<unknown>,
-  dialect: Dialect,
-  schema?: string,
-): Promise<void> {
+/** Brings the schema up to date; safe to run from several processes at once (Kysely locks). */
+export async function migrate(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  // Kysely looks for its migration tables in every schema unless told which: a fresh schema
+  // beside one already migrated (tests, or two deployments in one database) would skip
+  // creating them. So name the schema the connection works in.
+  const schema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined;
   const migrator = new Migrator({
     db,
     provider: new InlineProvider(dialect),

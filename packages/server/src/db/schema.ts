@@ -137,16 +137,19 @@ export interface FallbackKeysTable {
 }
 
 /**
- * Every init_key of a KeyPackage the server holds or has handed out, until it expires: refuses
- * a second KeyPackage with the same init_key (polyproto-mls §1.1).
+ * A SHA-256 hash of every init_key the server ever accepted, kept for good: an init_key is
+ * accepted once (polyproto-mls §1.1), whether its KeyPackage was since claimed or not.
  */
-export interface InitKeysTable {
-  init_key: string;
-  user_id: string;
-  device_id: string;
-  algorithm: string;
-  key_id: string;
-  expires_ts: number;
+export interface InitKeyHashesTable {
+  hash: string;
+}
+
+/** Token buckets shared by every process on the database (login and registration limits). */
+export interface RateLimitsTable {
+  /** `<limit>:<key>`, e.g. `login_address:127.0.0.1`. */
+  bucket: string;
+  tokens: number;
+  updated_ts: number;
 }
 
 export interface FiltersTable {
@@ -208,7 +211,8 @@ export interface Database {
   device_list_changes: DeviceListChangesTable;
   one_time_keys: OneTimeKeysTable;
   fallback_keys: FallbackKeysTable;
-  init_keys: InitKeysTable;
+  init_key_hashes: InitKeyHashesTable;
+  rate_limits: RateLimitsTable;
   filters: FiltersTable;
   backup_versions: BackupVersionsTable;
   backup_keys: BackupKeysTable;

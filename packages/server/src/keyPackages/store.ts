@@ -1,6 +1,6 @@
 import type { Db, Store, Tx } from '../db/index.js';
 import { invalidParam } from '../errors.js';
-import { reserveInitKey } from './verify.js';
+import { reserveInitKeys, type VerifiedKeyPackage } from './verify.js';
 
 /**
  * The one-time key and fallback key store. KeyPackages are one-time keys (and the last-resort
@@ -13,8 +13,8 @@ export interface KeyToStore {
   keyId: string;
   /** The key's JSON value, as uploaded. */
   value: unknown;
-  /** KeyPackages only: base64 init_key and expiry (not_after, ms). */
-  keyPackage?: { initKey: string; expiresTs: number };
+  /** KeyPackages only: the stored form, base64 init_key and expiry (not_after, ms). */
+  keyPackage?: VerifiedKeyPackage;
 }
 
 /** Counts of unclaimed, unexpired one-time keys per algorithm. */
@@ -54,10 +54,18 @@ export async function unusedFallbackKeyTypes(
   return rows.map((r) => r.algorithm);
 }
 
+/** Rows per INSERT or lookup: well inside SQLite's and PostgreSQL's bound-parameter limits. */
+const BATCH = 500;
+
+function* batches<T>(items: T[]): Generator<T[]> {
+  for (let i = 0; i < items.length; i += BATCH) yield items.slice(i, i + BATCH);
+}
+
 /**
- * Stores one upload's one-time and fallback keys in the caller's transaction. Re-uploading a key
- * exactly as stored is a no-op; a different key under a stored id, or a KeyPackage whose
- * init_key any stored KeyPackage already has, refuses the whole upload.
+ * Stores one upload's one-time and fallback keys in the caller's transaction, in a number of
+ * statements that grows with the upload by one per 500 keys (so a 5,000-key upload holds the
+ * writer briefly). Re-uploading a key exactly as stored is a no-op; a different key under a
+ * stored id, or a KeyPackage whose init_key was ever accepted before, refuses the whole upload.
  */
 export async function storeKeys(
   trx: Tx,
@@ -66,44 +74,33 @@ export async function storeKeys(
   oneTimeKeys: KeyToStore[],
   fallbackKeys: KeyToStore[],
 ): Promise<void> {
-  const registerInitKey = (key: KeyToStore) =>
-    key.keyPackage
-      ? reserveInitKey(trx, userId, deviceId, key.algorithm, key.keyId, key.keyPackage)
-      : undefined;
+  const json = (key: KeyToStore) => JSON.stringify(key.keyPackage?.value ?? key.value);
+  const nameOf = (key: { algorithm: string; keyId: string }) => `${key.algorithm}:${key.keyId}`;
 
-  for (const key of oneTimeKeys) {
-    const json = JSON.stringify(key.value);
-    const existing = await trx
+  const stored = new Map<string, string>();
+  for (const batch of batches(oneTimeKeys)) {
+    const rows = await trx
       .selectFrom('one_time_keys')
-      .select('key_json')
+      .select(['algorithm', 'key_id', 'key_json'])
       .where('user_id', '=', userId)
       .where('device_id', '=', deviceId)
-      .where('algorithm', '=', key.algorithm)
-      .where('key_id', '=', key.keyId)
-      .executeTakeFirst();
-    if (existing) {
-      if (existing.key_json === json) continue;
-      throw invalidParam(
-        `One-time key ${key.algorithm}:${key.keyId} already exists with other content`,
-      );
-    }
-    await registerInitKey(key);
-    await trx
-      .insertInto('one_time_keys')
-      .values({
-        user_id: userId,
-        device_id: deviceId,
-        algorithm: key.algorithm,
-        key_id: key.keyId,
-        key_json: json,
-        init_key: key.keyPackage?.initKey ?? null,
-        expires_ts: key.keyPackage?.expiresTs ?? null,
-      })
+      .where('algorithm', 'in', [...new Set(batch.map((k) => k.algorithm))])
+      .where('key_id', 'in', [...new Set(batch.map((k) => k.keyId))])
       .execute();
+    for (const row of rows)
+      stored.set(nameOf({ algorithm: row.algorithm, keyId: row.key_id }), row.key_json);
+  }
+  const newOneTime: KeyToStore[] = [];
+  for (const key of oneTimeKeys) {
+    const existing = stored.get(nameOf(key));
+    if (existing === undefined) newOneTime.push(key);
+    else if (existing !== json(key))
+      throw invalidParam(`One-time key ${nameOf(key)} already exists with other content`);
   }
 
+  // The same fallback key again keeps its used flag; a new one replaces it, unused.
+  const newFallback: { key: KeyToStore; replaces: boolean }[] = [];
   for (const key of fallbackKeys) {
-    const json = JSON.stringify(key.value);
     const existing = await trx
       .selectFrom('fallback_keys')
       .select(['key_id', 'key_json'])
@@ -111,17 +108,43 @@ export async function storeKeys(
       .where('device_id', '=', deviceId)
       .where('algorithm', '=', key.algorithm)
       .executeTakeFirst();
-    // The same fallback key again keeps its used flag; a new one replaces it, unused.
-    if (existing && existing.key_id === key.keyId && existing.key_json === json) continue;
-    await registerInitKey(key);
+    if (existing && existing.key_id === key.keyId && existing.key_json === json(key)) continue;
+    newFallback.push({ key, replaces: existing !== undefined });
+  }
+
+  await reserveInitKeys(
+    trx,
+    [...newOneTime, ...newFallback.map((f) => f.key)].flatMap((key) =>
+      key.keyPackage ? [{ name: nameOf(key), initKey: key.keyPackage.initKey }] : [],
+    ),
+  );
+
+  for (const batch of batches(newOneTime)) {
+    await trx
+      .insertInto('one_time_keys')
+      .values(
+        batch.map((key) => ({
+          user_id: userId,
+          device_id: deviceId,
+          algorithm: key.algorithm,
+          key_id: key.keyId,
+          key_json: json(key),
+          init_key: key.keyPackage?.initKey ?? null,
+          expires_ts: key.keyPackage?.expiresTs ?? null,
+        })),
+      )
+      .execute();
+  }
+
+  for (const { key, replaces } of newFallback) {
     const row = {
       key_id: key.keyId,
-      key_json: json,
+      key_json: json(key),
       init_key: key.keyPackage?.initKey ?? null,
       expires_ts: key.keyPackage?.expiresTs ?? null,
       used: 0,
     };
-    if (existing) {
+    if (replaces) {
       await trx
         .updateTable('fallback_keys')
         .set(row)
@@ -192,7 +215,10 @@ export async function claimKey(
   return undefined;
 }
 
-/** Deletes expired KeyPackages (one-time and fallback) and forgets their init_keys. */
+/**
+ * Deletes expired KeyPackages (one-time and fallback). Their init_keys stay recorded: an
+ * init_key is never accepted again.
+ */
 export async function sweepExpiredKeyPackages(store: Store, now: number): Promise<number> {
   const db = store.db;
   const otks = await db
@@ -203,6 +229,5 @@ export async function sweepExpiredKeyPackages(store: Store, now: number): Promis
     .deleteFrom('fallback_keys')
     .where('expires_ts', '<=', now)
     .executeTakeFirst();
-  await db.deleteFrom('init_keys').where('expires_ts', '<=', now).execute();
   return Number(otks.numDeletedRows) + Number(fallbacks.numDeletedRows);
 }

@@ -1,4 +1,5 @@
 import type { Tx } from '../db/index.js';
+import { initKeyHash } from '../db/initKeyHash.js';
 import { invalidParam, type MatrixError } from '../errors.js';
 import {
   CredentialType,
@@ -9,6 +10,7 @@ import {
   cipherSuite,
   decode,
   findExtension,
+  keyPackageCodec,
   makeKeyPackageRef,
   mlsMessageCodec,
   nodeCrypto,
@@ -23,8 +25,8 @@ import {
  * lifetime, cipher suite, init_key ≠ encryption_key); this module adds the directory's own rules
  * (polyproto-mls §1.1, MSC2883): the credential names the uploading device, the suite is the one
  * the algorithm names, the lifetime is not longer than allowed, the last_resort extension is
- * present exactly on fallback keys, the key id is the KeyPackageRef, and no two KeyPackages share
- * an init_key.
+ * present exactly on fallback keys, the key id is the KeyPackageRef, and no init_key is accepted
+ * twice, ever.
  */
 
 /** Why a KeyPackage was refused; sent as `io.trellis.key_package_check` in the error. */
@@ -45,6 +47,8 @@ export type KeyPackageCheck =
   | 'duplicate_init_key';
 
 export interface VerifiedKeyPackage {
+  /** The value stored and handed out: unpadded base64 of the MLSMessage, whichever form came. */
+  value: string;
   /** Unpadded base64 of the HPKE init_key. */
   initKey: string;
   /** not_after, in milliseconds. */
@@ -90,9 +94,49 @@ function checkOfEngineError(code: string): KeyPackageCheck {
 export const isKeyPackageAlgorithm = (algorithm: string) =>
   parseAlgorithm(algorithm)?.kind === 'key_package';
 
+/** The MLSMessage header of a KeyPackage: version mls10 (1), wire format mls_key_package. */
+const MLS_MESSAGE_HEADER = new Uint8Array([0, 1, 0, WireFormat.mls_key_package]);
+
+/**
+ * The KeyPackage in `bytes`, which hold either an MLSMessage(mls_key_package) (what clients
+ * should send) or the bare KeyPackage; and the KeyPackage's own encoding, which the
+ * KeyPackageRef hashes. The forms differ from the third byte on: an MLSMessage has the wire
+ * format 5 and then a KeyPackage's version 1, where a bare KeyPackage has its cipher suite and
+ * then the init_key's length prefix, which is never 0x0001.
+ */
+function decodeEither(
+  name: string,
+  bytes: Uint8Array,
+): { keyPackage: KeyPackage; keyPackageBytes: Uint8Array } {
+  const wrapped =
+    bytes.length >= 6 && MLS_MESSAGE_HEADER.every((b, i) => bytes[i] === b) && bytes[4] === 0;
+  try {
+    if (wrapped) {
+      const message = decode(mlsMessageCodec, bytes);
+      if (message.wireFormat !== WireFormat.mls_key_package) throw new Error('unreachable');
+      return { keyPackage: message.keyPackage, keyPackageBytes: bytes.subarray(4) };
+    }
+    return { keyPackage: decode(keyPackageCodec, bytes), keyPackageBytes: bytes };
+  } catch (err) {
+    if (!(err instanceof MlsError)) throw err;
+    // An MLSMessage of another kind (a Welcome, a commit) says so rather than "malformed".
+    let wireFormat: number | undefined;
+    try {
+      wireFormat = decode(mlsMessageCodec, bytes).wireFormat;
+    } catch {
+      // not an MLSMessage either
+    }
+    if (wireFormat !== undefined && wireFormat !== WireFormat.mls_key_package) {
+      throw refuse(name, 'wire_format', `wire format ${wireFormat} is not mls_key_package`);
+    }
+    throw refuse(name, 'malformed', err.message);
+  }
+}
+
 /**
  * Verifies one uploaded KeyPackage `<algorithm>:<keyId>` → `value` (unpadded base64 of an
- * MLSMessage carrying a KeyPackage). Throws a 400 M_INVALID_PARAM naming the failed check.
+ * MLSMessage carrying a KeyPackage, or of the bare KeyPackage). Throws a 400 M_INVALID_PARAM
+ * naming the failed check.
  */
 export function verifyKeyPackage(
   algorithm: string,
@@ -109,18 +153,10 @@ export function verifyKeyPackage(
     throw refuse(name, 'encoding', 'the key must be unpadded base64');
   }
   const bytes = new Uint8Array(Buffer.from(value, 'base64'));
-
-  let keyPackage: KeyPackage;
-  try {
-    const message = decode(mlsMessageCodec, bytes);
-    if (message.wireFormat !== WireFormat.mls_key_package) {
-      throw refuse(name, 'wire_format', `wire format ${message.wireFormat} is not mls_key_package`);
-    }
-    keyPackage = message.keyPackage;
-  } catch (err) {
-    if (err instanceof MlsError) throw refuse(name, 'malformed', err.message);
-    throw err;
+  if (toBase64(bytes) !== value) {
+    throw refuse(name, 'encoding', 'the key is not canonical unpadded base64');
   }
+  const { keyPackage, keyPackageBytes } = decodeEither(name, bytes);
 
   if (keyPackage.cipherSuite !== parsed.suite) {
     throw refuse(
@@ -180,11 +216,14 @@ export function verifyKeyPackage(
     throw refuse(name, 'last_resort_unexpected', 'a one-time KeyPackage may not carry last_resort');
   }
 
-  // The MLSMessage is version (2 bytes), wire format (2 bytes), then the KeyPackage itself.
-  const ref = toBase64(makeKeyPackageRef(suite, bytes.subarray(4)));
+  const ref = toBase64(makeKeyPackageRef(suite, keyPackageBytes));
   if (ref !== keyId) throw refuse(name, 'key_id', `the key id must be the KeyPackageRef ${ref}`);
 
+  const message = new Uint8Array(MLS_MESSAGE_HEADER.length + keyPackageBytes.length);
+  message.set(MLS_MESSAGE_HEADER);
+  message.set(keyPackageBytes, MLS_MESSAGE_HEADER.length);
   return {
+    value: toBase64(message),
     initKey: toBase64(keyPackage.initKey),
     expiresTs: Number(notAfter) * 1000,
   };
@@ -205,47 +244,34 @@ export function checkDistinctInitKeys(keys: { name: string; initKey: string }[])
 }
 
 /**
- * Takes `initKey` for this KeyPackage in the registry of every init_key the server holds or has
- * handed out (until it expires), or refuses the upload if another KeyPackage has it. The same
- * KeyPackage uploaded again (a retry) keeps its entry. Runs in the upload's transaction; the
- * registry's primary key settles concurrent uploads of one init_key.
+ * Records the init_keys of an upload's new KeyPackages in the registry of every init_key ever
+ * accepted, or refuses the upload if any was accepted before — claimed, replaced or expired
+ * since, it is never accepted again. One statement per 500 keys; runs in the upload's
+ * transaction, and the registry's primary key settles concurrent uploads of one init_key.
  */
-export async function reserveInitKey(
+export async function reserveInitKeys(
   trx: Tx,
-  userId: string,
-  deviceId: string,
-  algorithm: string,
-  keyId: string,
-  keyPackage: VerifiedKeyPackage,
+  keys: { name: string; initKey: string }[],
 ): Promise<void> {
-  const name = `${algorithm}:${keyId}`;
-  const existing = await trx
-    .selectFrom('init_keys')
-    .selectAll()
-    .where('init_key', '=', keyPackage.initKey)
-    .executeTakeFirst();
-  if (existing) {
-    const same =
-      existing.user_id === userId &&
-      existing.device_id === deviceId &&
-      existing.algorithm === algorithm &&
-      existing.key_id === keyId;
-    if (same) return;
-    throw refuse(name, 'duplicate_init_key', 'another KeyPackage has the same init_key');
+  for (let i = 0; i < keys.length; i += INIT_KEY_BATCH) {
+    const batch = keys
+      .slice(i, i + INIT_KEY_BATCH)
+      .map((k) => ({ ...k, hash: initKeyHash(k.initKey) }));
+    const inserted = await trx
+      .insertInto('init_key_hashes')
+      .values(batch.map((k) => ({ hash: k.hash })))
+      .onConflict((oc) => oc.doNothing())
+      .returning('hash')
+      .execute();
+    if (inserted.length === batch.length) continue;
+    const fresh = new Set(inserted.map((r) => r.hash));
+    const reused = batch.find((k) => !fresh.has(k.hash))!;
+    throw refuse(
+      reused.name,
+      'duplicate_init_key',
+      'this init_key was accepted before (an init_key is used once, even after a claim)',
+    );
   }
-  const inserted = await trx
-    .insertInto('init_keys')
-    .values({
-      init_key: keyPackage.initKey,
-      user_id: userId,
-      device_id: deviceId,
-      algorithm,
-      key_id: keyId,
-      expires_ts: keyPackage.expiresTs,
-    })
-    .onConflict((oc) => oc.doNothing())
-    .returning('init_key')
-    .executeTakeFirst();
-  if (!inserted)
-    throw refuse(name, 'duplicate_init_key', 'another KeyPackage has the same init_key');
 }
+
+const INIT_KEY_BATCH = 500;

@@ -52,7 +52,7 @@ export const devicesPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (
       });
       return false;
     }
-    const authenticated = await checkPassword(ctx, authData);
+    const authenticated = await checkPassword(ctx, authData, reply.request.ip);
     if (authenticated !== userId) throw forbidden('Authenticated as a different user');
     return true;
   }

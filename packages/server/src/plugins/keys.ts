@@ -31,6 +31,18 @@ interface UploadBody {
 /** Keys per upload, one-time and fallback together. */
 const MAX_KEYS_PER_UPLOAD = 5000;
 
+/**
+ * Longest stretch of KeyPackage verification between two turns of the event loop. Short,
+ * because a request served meanwhile needs a turn for each of its database round trips.
+ */
+const VERIFY_SLICE_MS = 5;
+/** Uploads up to this many one-time keys (a client's usual refill) are verified in one go. */
+const VERIFY_AT_ONCE = 50;
+const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Keys one claim may ask for when claims are not rate-limited (else the claim burst). */
+const MAX_KEYS_PER_CLAIM = 1000;
+
 const keyObject = {
   oneOf: [
     str(),
@@ -109,7 +121,16 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
           keyPackage: verifyKeyPackage(algorithm, keyId, value, isFallback, rules),
         };
       };
-      const oneTimeKeys = oneTime.map((entry) => prepare(entry, false));
+      // Verifying thousands of KeyPackages takes a while: let other requests run in between.
+      const oneTimeKeys: KeyToStore[] = [];
+      let sliceStart = performance.now();
+      for (const [i, entry] of oneTime.entries()) {
+        if (i >= VERIFY_AT_ONCE && performance.now() - sliceStart > VERIFY_SLICE_MS) {
+          await yieldToOthers();
+          sliceStart = performance.now();
+        }
+        oneTimeKeys.push(prepare(entry, false));
+      }
       const fallbackKeys = fallback.map((entry) => prepare(entry, true));
       const seenAlgorithms = new Set<string>();
       for (const key of fallbackKeys) {
@@ -236,6 +257,18 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
       const wanted = Object.entries(request.body.one_time_keys).flatMap(([user, devices]) =>
         Object.entries(devices).map(([device, algorithm]) => ({ user, device, algorithm })),
       );
+      // More keys than the bucket holds could never be granted: that is a bad request, not a
+      // rate limit to wait out.
+      const burst = ctx.claimLimiter.burst;
+      const most = burst > 0 ? Math.min(burst, MAX_KEYS_PER_CLAIM) : MAX_KEYS_PER_CLAIM;
+      if (wanted.length > most) {
+        throw invalidParam(
+          `A claim may name at most ${most} devices; this one names ${wanted.length}`,
+          {
+            'io.trellis.max_keys_per_claim': most,
+          },
+        );
+      }
       const limit = ctx.claimLimiter.take(userId, Math.max(1, wanted.length));
       if (!limit.ok) {
         throw new MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too many key claims', {

@@ -4,7 +4,9 @@ import { deleteDevices, startSession } from '../devices.js';
 import { MatrixError, forbidden, invalidParam, missingParam } from '../errors.js';
 import { checkDeviceId, localpartOf, userIdFor } from '../identifiers.js';
 import { bool, object, str } from '../schemas.js';
-import { caller, requireAuth, verifyPassword } from './auth.js';
+import { verifyPassword } from '../passwords.js';
+import { giveBack, limitExceeded, takeShared } from '../sharedRateLimit.js';
+import { caller, requireAuth } from './auth.js';
 
 interface LoginBody {
   type: string;
@@ -20,11 +22,14 @@ const PASSWORD = 'm.login.password';
 
 /**
  * Resolves `identifier` (or the deprecated `user`) and checks the password; the user id on
- * success. A wrong user and a wrong password are indistinguishable.
+ * success. A wrong user and a wrong password are indistinguishable: same answer, same password
+ * hashing work. Attempts are limited per client address, and failures per account named
+ * (existing or not), in buckets every process on the database shares.
  */
 export async function checkPassword(
   ctx: ServerContext,
   body: { identifier?: { type?: unknown; user?: unknown }; user?: unknown; password?: unknown },
+  address: string,
 ): Promise<string> {
   let user: unknown;
   if (body.identifier !== undefined) {
@@ -39,17 +44,30 @@ export async function checkPassword(
   if (typeof body.password !== 'string') throw missingParam('Missing password');
   const serverName = ctx.config.serverName;
   const localpart = user.startsWith('@') ? localpartOf(user, serverName) : user.toLowerCase();
+  const account = localpart === undefined ? user : userIdFor(localpart, serverName);
+
+  const limits = ctx.config.authLimits;
+  const byAddress = await takeShared(ctx.store, `login_address:${address}`, limits.loginPerAddress);
+  if (!byAddress.ok) throw limitExceeded('login attempts', byAddress.retryAfterMs);
+  // A failure token is taken before checking, so parallel guesses cannot overdraw the bucket,
+  // and given back on success.
+  const accountBucket = `login_account:${account}`;
+  const failures = limits.loginFailuresPerAccount;
+  const byAccount = await takeShared(ctx.store, accountBucket, failures);
+  if (!byAccount.ok) throw limitExceeded('failed logins for this account', byAccount.retryAfterMs);
+
   const row =
     localpart === undefined
       ? undefined
       : await ctx.store.db
           .selectFrom('users')
           .select(['user_id', 'password_hash'])
-          .where('user_id', '=', userIdFor(localpart, serverName))
+          .where('user_id', '=', account)
           .executeTakeFirst();
-  if (!row || !(await verifyPassword(body.password, row.password_hash))) {
+  if (!(await verifyPassword(body.password, row?.password_hash)) || !row) {
     throw forbidden('Invalid username or password');
   }
+  await giveBack(ctx.store, accountBucket, failures);
   return row.user_id;
 }
 
@@ -80,7 +98,7 @@ export const loginPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (ap
       const body = request.body;
       if (body.type !== PASSWORD) throw new MatrixError(400, 'M_UNKNOWN', 'Bad login type.');
       if (body.device_id !== undefined) checkDeviceId(body.device_id);
-      const userId = await checkPassword(ctx, body);
+      const userId = await checkPassword(ctx, body, request.ip);
       const session = await ctx.store.write((trx) =>
         startSession(trx, {
           userId,

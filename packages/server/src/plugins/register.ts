@@ -1,14 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { startSession } from '../devices.js';
 import { MatrixError, forbidden, missingParam } from '../errors.js';
 import { checkDeviceId, checkLocalpart, newLocalpart, userIdFor } from '../identifiers.js';
 import { anyObject, bool, object, str } from '../schemas.js';
-import { hashPassword } from './auth.js';
+import { hashPassword } from '../passwords.js';
+import { limitExceeded, takeShared } from '../sharedRateLimit.js';
 
 interface RegisterBody {
-  auth?: { type?: string; session?: string };
+  auth?: { type?: string; session?: string; token?: unknown };
   username?: string;
   password?: string;
   device_id?: string;
@@ -18,10 +19,35 @@ interface RegisterBody {
 }
 
 const DUMMY = 'm.login.dummy';
+const TOKEN = 'm.login.registration_token';
 
-/** POST /register: password accounts behind the one-stage `m.login.dummy` interactive flow. */
+const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+
+/** Whether `token` is one of the configured tokens, compared without timing hints. */
+function isRegistrationToken(ctx: ServerContext, token: unknown): boolean {
+  if (typeof token !== 'string') return false;
+  const offered = digest(token);
+  let found = false;
+  for (const known of ctx.config.registration.tokens) {
+    if (timingSafeEqual(offered, digest(known))) found = true;
+  }
+  return found;
+}
+
+/** Takes one registration request from the client address's bucket, or answers 429. */
+async function limitAddress(ctx: ServerContext, address: string): Promise<void> {
+  const rate = ctx.config.authLimits.registerPerAddress;
+  const taken = await takeShared(ctx.store, `register_address:${address}`, rate);
+  if (!taken.ok) throw limitExceeded('registration requests', taken.retryAfterMs);
+}
+
+/**
+ * POST /register: password accounts behind a one-stage interactive flow, `m.login.dummy` when
+ * registration is open, `m.login.registration_token` when it needs a token; refused when closed.
+ */
 export const registerPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const { serverName } = ctx.config;
+  const { mode } = ctx.config.registration;
 
   app.post<{ Body: RegisterBody; Querystring: { kind?: 'user' | 'guest' } }>(
     '/register',
@@ -40,8 +66,9 @@ export const registerPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async 
       },
     },
     async (request, reply) => {
-      if (!ctx.config.registrationEnabled) throw forbidden('Registration is disabled');
+      if (mode === 'closed') throw forbidden('Registration is disabled');
       if (request.query.kind === 'guest') throw forbidden('Guest accounts are not supported');
+      await limitAddress(ctx, request.ip);
       const body = request.body;
 
       // The spec wants these answered before interactive authentication.
@@ -56,14 +83,28 @@ export const registerPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async 
         .executeTakeFirst();
       if (taken) throw new MatrixError(400, 'M_USER_IN_USE', 'Desired user ID is already taken.');
 
-      if (body.auth?.type !== DUMMY) {
-        const session = body.auth?.session ?? randomBytes(12).toString('base64url');
-        const uia: Record<string, unknown> = { flows: [{ stages: [DUMMY] }], params: {}, session };
+      const stage = mode === 'token' ? TOKEN : DUMMY;
+      const uiaSession = body.auth?.session ?? randomBytes(12).toString('base64url');
+      const uia: Record<string, unknown> = {
+        flows: [{ stages: [stage] }],
+        params: {},
+        session: uiaSession,
+      };
+      if (body.auth?.type !== stage) {
         if (body.auth?.type !== undefined) {
           uia.errcode = 'M_UNRECOGNIZED';
           uia.error = `Unknown authentication type ${body.auth.type}`;
         }
         return reply.status(401).send(uia);
+      }
+      // Each attempt at the stage counts against the user id asked for (token guessing).
+      const rate = ctx.config.authLimits.registerPerAccount;
+      const byAccount = await takeShared(ctx.store, `register_account:${userId}`, rate);
+      if (!byAccount.ok) throw limitExceeded('registration attempts', byAccount.retryAfterMs);
+      if (stage === TOKEN && !isRegistrationToken(ctx, body.auth.token)) {
+        return reply
+          .status(401)
+          .send({ ...uia, errcode: 'M_FORBIDDEN', error: 'Invalid registration token' });
       }
       if (body.password === undefined || body.password === '')
         throw missingParam('Missing password');
@@ -104,6 +145,8 @@ export const registerPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async 
     '/register/available',
     { schema: { querystring: object({ username: str() }, ['username']) } },
     async (request) => {
+      if (mode === 'closed') throw forbidden('Registration is disabled');
+      await limitAddress(ctx, request.ip);
       checkLocalpart(request.query.username, serverName);
       const taken = await ctx.store.db
         .selectFrom('users')
@@ -112,6 +155,30 @@ export const registerPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async 
         .executeTakeFirst();
       if (taken) throw new MatrixError(400, 'M_USER_IN_USE', 'Desired user ID is already taken.');
       return { available: true };
+    },
+  );
+};
+
+/**
+ * GET /_matrix/client/v1/register/m.login.registration_token/validity: whether a token would be
+ * accepted now (limited like registration requests, as it is a way to guess tokens).
+ */
+export const registrationTokenPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (
+  app,
+  { ctx },
+) => {
+  app.get<{ Querystring: { token: string } }>(
+    `/_matrix/client/v1/register/${TOKEN}/validity`,
+    { schema: { querystring: object({ token: str() }, ['token']) } },
+    async (request) => {
+      if (ctx.config.registration.mode === 'closed') {
+        throw forbidden('Registration is disabled, so no token is valid');
+      }
+      await limitAddress(ctx, request.ip);
+      return {
+        valid:
+          ctx.config.registration.mode === 'token' && isRegistrationToken(ctx, request.query.token),
+      };
     },
   );
 };

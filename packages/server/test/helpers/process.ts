@@ -7,12 +7,22 @@ export const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 
 export interface ServerProcess {
   url: string;
+  /** The log message saying where it listens (and which registration mode is in force). */
+  startMessage: string;
   child: ChildProcess;
   /** Resolves with the exit code or signal once the process is gone. */
   exited: Promise<number | string>;
   /** Sends SIGTERM and waits for the exit. */
   stop(): Promise<number | string>;
 }
+
+/** Login and registration limits off (flags in ARGS still set them). */
+const NO_AUTH_LIMIT_ENV = {
+  TRELLIS_LOGIN_LIMIT_ADDRESS: '0',
+  TRELLIS_LOGIN_LIMIT_ACCOUNT: '0',
+  TRELLIS_REGISTER_LIMIT_ADDRESS: '0',
+  TRELLIS_REGISTER_LIMIT_ACCOUNT: '0',
+};
 
 /**
  * Starts `node --import tsx src/main.ts ARGS` on an ephemeral port and waits for the log line
@@ -26,7 +36,7 @@ export async function spawnServer(
     process.execPath,
     ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', ...args],
     {
-      env: { ...process.env, LOG_LEVEL: 'info', ...env },
+      env: { ...process.env, LOG_LEVEL: 'info', ...NO_AUTH_LIMIT_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -41,6 +51,7 @@ export async function spawnServer(
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
+  let startMessage = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`server did not start in time: ${stderr}`)),
@@ -49,9 +60,10 @@ export async function spawnServer(
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       try {
-        const entry = JSON.parse(line) as { address?: string };
+        const entry = JSON.parse(line) as { address?: string; msg?: string };
         if (entry.address) {
           clearTimeout(timer);
+          startMessage = entry.msg ?? '';
           resolve(entry.address);
         }
       } catch {
@@ -65,6 +77,7 @@ export async function spawnServer(
   });
   return {
     url,
+    startMessage,
     child,
     exited,
     stop: async () => {

@@ -5,7 +5,12 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { buildApp } from '../../src/app.js';
-import { DEFAULT_CONFIG, type DatabaseConfig, type ServerConfig } from '../../src/config.js';
+import {
+  DEFAULT_CONFIG,
+  NO_AUTH_LIMITS,
+  type DatabaseConfig,
+  type ServerConfig,
+} from '../../src/config.js';
 import { Store } from '../../src/db/index.js';
 
 export type DbKind = 'sqlite' | 'postgres';
@@ -46,7 +51,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A server on an ephemeral port over a fresh database, in this process. */
+/**
+ * A server on an ephemeral port over a fresh database, in this process; login and registration
+ * limits off unless `overrides` sets them.
+ */
 export async function startServer(
   kind: DbKind,
   overrides: Partial<ServerConfig> = {},
@@ -57,6 +65,8 @@ export async function startServer(
     port: 0,
     logLevel: process.env.TRELLIS_TEST_LOG ?? 'silent',
     database,
+    // Tests register and log in many users from 127.0.0.1; those about the limits set them.
+    authLimits: NO_AUTH_LIMITS,
     ...overrides,
   };
   const store = await Store.open(database);
