@@ -10,7 +10,7 @@ import type { DmlsGroup, Received } from '@trellis/dmls';
 import type { DemoDevice } from '../cast.js';
 import { commitData, postForgedCommit } from '../forge.js';
 import type { Scene } from '../scene.js';
-import { expect, waitUntil } from '../waiting.js';
+import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
 import { describeCommit, inOneEpoch, sameEpoch } from './epochs.js';
 
@@ -69,7 +69,7 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
   narrator.fact('now every device syncs again');
   for (const device of everyone) device.client.start();
 
-  await waitUntil('carol/laptop to see that she left the room', () =>
+  await scene.waitUntil('carol/laptop to see that she left the room', () =>
     carolLaptop
       .events('membership')
       .some(
@@ -77,13 +77,13 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
           m.roomId === roomId && m.userId === carolLaptop.client.userId && m.membership === 'leave',
       ),
   );
-  await waitUntil(
+  await scene.waitUntil(
     'carol/laptop to delete its group state',
     () => carolLaptop.client.room(roomId) === undefined,
   );
   narrator.fact('carol/laptop saw its membership become “leave” and deleted its group state');
 
-  await waitUntil(
+  await scene.waitUntil(
     'the remaining devices to merge the branches without carol/laptop',
     () =>
       inOneEpoch(roomId, remaining) && remaining.every((d) => !d.members(roomId).includes(carol)),
