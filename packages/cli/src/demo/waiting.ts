@@ -21,10 +21,15 @@ export interface Watched {
 
 /** How long nothing may change before a wait fails: far beyond any pause of a working story. */
 export const QUIET_MS = 60_000;
+/** Even with progress, a wait this long is going round in circles: fail and show it. */
+export const CAP_MS = 5 * 60_000;
 /** A check without an event, for state that changes on a timer (a resolution slot). */
 const TICK_MS = 200;
 
-/** Waits until `condition` holds; fails when `watched` makes no progress for `quietMs`. */
+/**
+ * Waits until `condition` holds; fails when `watched` makes no progress for `quietMs`, or after
+ * `CAP_MS` however it moves.
+ */
 export async function waitUntil(
   what: string,
   condition: () => boolean,
@@ -32,19 +37,24 @@ export async function waitUntil(
   quietMs = QUIET_MS,
 ): Promise<void> {
   let last = watched.describe();
-  let progressAt = Date.now();
+  const started = Date.now();
+  let progressAt = started;
   let wake: () => void = () => undefined;
   const stop = watched.onActivity(() => wake());
   try {
     while (!condition()) {
       const state = watched.describe();
+      const now = Date.now();
       if (state !== last) {
         last = state;
-        progressAt = Date.now();
-      } else if (Date.now() - progressAt > quietMs) {
-        throw new StoryFailure(
-          `waiting for ${what}, nothing changed for ${quietMs / 1000} s; the devices hold:\n${state}`,
-        );
+        progressAt = now;
+      }
+      if (now - progressAt > quietMs || now - started > CAP_MS) {
+        const why =
+          now - started > CAP_MS
+            ? `not done after ${CAP_MS / 60_000} minutes`
+            : `nothing changed for ${quietMs / 1000} s`;
+        throw new StoryFailure(`waiting for ${what}, ${why}; the devices hold:\n${state}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, TICK_MS);
