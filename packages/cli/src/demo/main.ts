@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Narrator } from './narrator.js';
-import { runStory, Teardown } from './story.js';
+import { runStory, StoryState, Teardown } from './story.js';
 import { StoryFailure } from './waiting.js';
 
 const USAGE = `trellis demo: a scripted story on an embedded homeserver
@@ -61,19 +61,23 @@ export async function demo(args: string[]): Promise<number> {
     err: (text) => process.stderr.write(text),
   });
 
+  const state = new StoryState();
   let deadline: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     deadline = setTimeout(
       () =>
         reject(
-          new StoryFailure(`the demo did not finish within ${STORY_TIMEOUT_MS / 60_000} minutes`),
+          new StoryFailure(
+            `the demo did not finish within ${STORY_TIMEOUT_MS / 60_000} minutes; ` +
+              `the devices hold:\n${state.describe()}`,
+          ),
         ),
       STORY_TIMEOUT_MS,
     );
   });
   const teardown = new Teardown();
   try {
-    const summary = await Promise.race([runStory(narrator, teardown), timedOut]);
+    const summary = await Promise.race([runStory(narrator, teardown, state), timedOut]);
     narrator.summary(summary);
     return 0;
   } catch (error) {

@@ -97,7 +97,11 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
         forked.every((e) => sameEpoch(c.base, e) || c.resolves.some((r) => sameEpoch(r, e))),
     );
   expect(merge !== undefined, 'no commit merged carol’s update and her removal');
-  expect(sameEpoch(merge.base, removal.epoch), 'the merge was made on carol/laptop’s branch');
+  expect(
+    sameEpoch(merge.base, removal.epoch),
+    `the merge was made on carol/laptop’s branch: ${describeCommit(cast, merge)}; ` +
+      `the devices hold:\n${cast.describe()}`,
+  );
   narrator.fact(
     `${cast.label(merge.epoch.creator)} sent the resolving commit ${describeCommit(cast, merge)}`,
   );
@@ -145,7 +149,10 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
   narrator.fact('handed the removing commit, her kept group state learns only that it was removed');
   expect(
     messageOutcome?.kind === 'failed',
-    `carol's kept group state did not fail to read "${AFTER_CAROL_LEFT}" (${messageOutcome?.kind ?? 'nothing'})`,
+    `carol's kept group state did not fail to read "${AFTER_CAROL_LEFT}" (${messageOutcome?.kind ?? 'nothing'}; ` +
+      `it misses [${keptGroup.missing().join(', ')}], handed ${[...outcomes]
+        .map(([id, r]) => `${id} ${r.kind}`)
+        .join(', ')}); the devices hold:\n${cast.describe()}`,
   );
   narrator.refused(
     `handed the message, it cannot decrypt it: ${messageOutcome.code} (${messageOutcome.reason})`,
