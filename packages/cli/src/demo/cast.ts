@@ -8,10 +8,10 @@ import { Client, MemoryStore, type ClientEvents, type ClientOptions } from '@tre
 import type { EpochId, EpochNode } from '@trellis/dmls';
 import type { Watched } from './waiting.js';
 
-/** Quick settings: small KeyPackage stocks, a short back-off slot, short long-polls. */
+/** Quick settings: small KeyPackage stocks, short long-polls, short retries. */
 const DEMO_CLIENT_SETTINGS: Partial<ClientOptions> = {
-  // Long enough for the first resolver's commit to reach the others before their turn.
-  resolutionSlotMs: 250,
+  // The resolution slot stays the client's own (500 ms): long enough, even on a busy machine,
+  // for the first resolver's commit to reach the others before their turn.
   keyPackages: { target: 5, lowWater: 2 },
   syncTimeoutMs: 2_000,
   retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },

@@ -7,9 +7,13 @@ import {
   type Store,
 } from '../../src/index.js';
 
-/** Settings that keep the tests fast: small KeyPackage stocks, short back-off slots. */
+/**
+ * Settings that keep the tests fast: small KeyPackage stocks, short retries. The resolution
+ * slot stays the client's own (500 ms): it is how long a device waits for an earlier-ranked
+ * device's commit to arrive before committing itself, and a shorter one is outrun by a busy
+ * machine, whose devices then commit at once, fork and resolve again and again.
+ */
 export const FAST: Partial<ClientOptions> = {
-  resolutionSlotMs: 60,
   keyPackages: { target: 5, lowWater: 2 },
   syncTimeoutMs: 2_000,
   retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
