@@ -64,14 +64,16 @@ export function watch(client: Client, name: string): Device {
   ] as const) {
     record(name);
   }
-  for (const name of EVENT_NAMES) client.on(name, wakeWaits);
-  watched.add(device);
   client.on('message', (m) => device.messages.push(m));
   client.on('decryptionFailure', (f) => device.failures.push(f));
   client.on('error', (e) => {
     device.errors.push(e);
     if (process.env.TRELLIS_TEST_DEBUG) console.error(name, e.context, e.error);
   });
+  // After the recorders: the client tells errors from before the first `error` listener to
+  // that listener only.
+  for (const name of EVENT_NAMES) client.on(name, wakeWaits);
+  watched.add(device);
   return device;
 }
 
