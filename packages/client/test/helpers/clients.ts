@@ -184,10 +184,10 @@ export interface UntilOptions {
   state?: () => string;
 }
 
-/** Far from any normal pause: the sync long-poll is 2 s, back-off slots are milliseconds. */
+/** Far from any normal pause: the sync long-poll is 2 s, a resolution slot 500 ms. */
 const QUIET_MS = 60_000;
 /** Even with progress, a wait this long is a livelock: fail and show it. */
-const CAP_MS = 10 * 60_000;
+const CAP_MS = 5 * 60_000;
 /** A re-check without an event, for state that changes on a timer (a resolution slot). */
 const TICK_MS = 200;
 
