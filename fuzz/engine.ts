@@ -111,7 +111,14 @@ export interface RunOptions {
   startIndex?: number;
 }
 
+/** The speed goal of `npm run fuzz`: an input slower than this, three times, is a failure. */
 export const DEFAULT_TIME_BOUND_MS = 100;
+/**
+ * The bound the tests use (the short pass, the regressions): a hang check, not a speed goal,
+ * a hundred times the goal so that a loaded machine stays far inside it. Speed is the fuzz
+ * runner's and the benches' business.
+ */
+export const HANG_BOUND_MS = 10_000;
 /**
  * Growth of memory outside the V8 heap (typed arrays) over one input that makes it a failure.
  * Growth, not level: a large buffer stays counted until the next GC, and must not be blamed on

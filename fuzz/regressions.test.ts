@@ -1,12 +1,14 @@
 /**
  * Replays every input in fuzz/regressions/: each once made a target fail (or is kept because it
- * probes a limit). Each must now be accepted or refused with the target's typed error, within
- * the time bound, with the live states intact.
+ * probes a limit). Each must now be accepted or refused with the target's typed error, with the
+ * live states intact, without allocating a large buffer (measured, allocationMeter.ts) and
+ * without hanging (`HANG_BOUND_MS`, a bound far beyond a loaded machine, not a speed goal).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { attempt, DEFAULT_TIME_BOUND_MS, type TargetInstance } from './engine.js';
+import { meterAllocationsUntilSettled } from '../packages/mls/test/support/allocationMeter.js';
+import { attempt, HANG_BOUND_MS, type TargetInstance } from './engine.js';
 import { targetNamed } from './targets/index.js';
 
 interface Regression {
@@ -17,6 +19,8 @@ interface Regression {
   input: string;
 }
 
+/** A buffer no input of a few kilobytes has reason to allocate. */
+const LARGE_BUFFER = 64 * 1024 * 1024;
 const DIR = new URL('./regressions/', import.meta.url);
 const files = readdirSync(DIR)
   .filter((f) => f.endsWith('.json'))
@@ -49,9 +53,17 @@ describe('fuzz regressions', () => {
         'failure',
         result.kind === 'failure' ? `${result.failure.message}\n${result.failure.stack}` : '',
       );
-      // Timed again once warm: the first run of a target pays for loading code.
-      const again = await attempt(instance, input);
-      assert.ok(again.ms < DEFAULT_TIME_BOUND_MS, `took ${again.ms.toFixed(1)} ms`);
+      // Again once warm (the first run of a target pays for loading code), measured: what it
+      // allocates (with whatever else ran meanwhile: an in-process server) and whether it hangs.
+      const { value: again, allocations } = await meterAllocationsUntilSettled(() =>
+        attempt(instance, input),
+      );
+      assert.notEqual(again.kind, 'failure');
+      assert.ok(
+        allocations.largest < LARGE_BUFFER,
+        `allocated a buffer of ${allocations.largest} bytes`,
+      );
+      assert.ok(again.ms < HANG_BOUND_MS, `hangs: took ${again.ms.toFixed(1)} ms`);
     });
   }
 });

@@ -1,16 +1,18 @@
 /**
  * `trellis chat` in a real terminal: a Trellis server runs in this process, and two chat
- * processes run in tmux panes, driven with send-keys and read with capture-pane. Alice signs
- * up (typing her password at the hidden prompt), creates a room and invites Bob; Bob accepts;
- * each reads the other's message live.
+ * processes run in pseudo-terminals (node-pty), whose output a headless terminal emulator
+ * (@xterm/headless) turns into the screen a person would see. Alice signs up (typing her
+ * password at the hidden prompt), creates a room and invites Bob; Bob accepts; each reads the
+ * other's message live.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import xterm from '@xterm/headless';
+import { spawn, type IPty } from 'node-pty';
 import {
   buildApp,
   DEFAULT_CONFIG,
@@ -21,91 +23,139 @@ import {
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TRELLIS = join(REPO, 'packages', 'cli', 'bin', 'trellis.js');
-/** A tmux server of our own, so the test never touches the user's sessions. */
-const SOCKET = `trellis-chat-test-${process.pid}`;
-const STEP_MS = 30_000;
+const COLUMNS = 200;
+const ROWS = 50;
+/** A step fails when its screen has not changed for this long: far beyond a loaded machine. */
+const QUIET_MS = 60_000;
+/** Even on a screen that keeps changing, a step this long is stuck. */
+const STEP_CAP_MS = 5 * 60_000;
 
-function tmux(...args: string[]): string {
-  const result = spawnSync('tmux', ['-u', '-f', '/dev/null', '-L', SOCKET, ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
+/** One `trellis chat` in a pseudo-terminal, and the screen it draws. */
+class Chat {
+  private readonly terminal = new xterm.Terminal({
+    cols: COLUMNS,
+    rows: ROWS,
+    scrollback: 1000,
+    allowProposedApi: true,
   });
-  if (result.error) throw result.error;
-  if (result.status !== 0) {
-    throw new Error(`tmux ${args.join(' ')} failed: ${result.stderr.trim()}`);
+  private readonly pty: IPty;
+  /** Called after each chunk of output has been drawn. */
+  private readonly listeners = new Set<() => void>();
+  exitCode: number | undefined;
+
+  constructor(
+    readonly name: string,
+    args: string[],
+  ) {
+    this.pty = spawn(process.execPath, [TRELLIS, 'chat', ...args], {
+      name: 'xterm-256color',
+      cols: COLUMNS,
+      rows: ROWS,
+      cwd: REPO,
+      env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TERM: 'xterm-256color' },
+    });
+    this.pty.onData((data) => this.terminal.write(data, () => this.changed()));
+    this.pty.onExit(({ exitCode }) => {
+      this.exitCode = exitCode;
+      this.changed();
+    });
   }
-  return result.stdout;
-}
 
-function requireTmux(): void {
-  const result = spawnSync('tmux', ['-V'], { encoding: 'utf8' });
-  if (result.error || result.status !== 0) {
-    throw new Error(
-      'This test drives `trellis chat` in tmux, which is not installed: install it (e.g. `sudo apt-get install tmux`, or `brew install tmux`) and run the test again. CI installs it.',
-    );
+  private changed(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  /** The screen and its scrollback, lines the terminal wrapped joined (as capture-pane -J). */
+  screen(): string {
+    const buffer = this.terminal.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i++) {
+      const line = buffer.getLine(i);
+      if (!line) continue;
+      const text = line.translateToString(true);
+      if (line.isWrapped && lines.length > 0) lines[lines.length - 1] += text;
+      else lines.push(text);
+    }
+    return lines.join('\n');
+  }
+
+  /** Types `text`, then Enter. */
+  type(text: string): void {
+    this.pty.write(text);
+    this.pty.write('\r');
+  }
+
+  /**
+   * Waits until `done` holds, checked whenever the screen changes; fails with the screen when
+   * it has not changed for `QUIET_MS`.
+   */
+  private async until(what: string, done: () => boolean): Promise<void> {
+    const started = Date.now();
+    let last = this.screen();
+    let changedAt = started;
+    while (!done()) {
+      const now = Date.now();
+      const screen = this.screen();
+      if (screen !== last) {
+        last = screen;
+        changedAt = now;
+      }
+      if (now - changedAt > QUIET_MS || now - started > STEP_CAP_MS) {
+        assert.fail(
+          `waiting for ${what} in ${this.name}'s terminal, ` +
+            (now - started > STEP_CAP_MS
+              ? `not there after ${STEP_CAP_MS / 1000} s`
+              : `the screen did not change for ${QUIET_MS / 1000} s`) +
+            `; it shows:\n${screen}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.listeners.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, 1_000);
+        this.listeners.add(wake);
+      });
+    }
+  }
+
+  /** Waits until the screen shows `expected`; returns the screen. */
+  async waitFor(expected: string | RegExp, what: string): Promise<string> {
+    const shows = () => {
+      const text = this.screen();
+      return typeof expected === 'string' ? text.includes(expected) : expected.test(text);
+    };
+    await this.until(what, shows);
+    return this.screen();
+  }
+
+  /** Waits until the process has exited; returns its exit code. */
+  async exited(): Promise<number> {
+    await this.until('the process to exit', () => this.exitCode !== undefined);
+    return this.exitCode!;
+  }
+
+  kill(): void {
+    if (this.exitCode === undefined) this.pty.kill();
+    this.terminal.dispose();
   }
 }
 
-function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Starts `trellis chat ARGS` in a new tmux session; the pane stays open after it exits. */
-function startChat(session: string, args: string[]): void {
-  const command = ['node', TRELLIS, 'chat', ...args].map(shellQuote).join(' ');
-  tmux(
-    'new-session',
-    '-d',
-    '-s',
-    session,
-    '-x',
-    '200',
-    '-y',
-    '50',
-    '-c',
-    REPO,
-    `${command}; echo "[trellis chat exited with $?]"`,
-    ';',
-    'set-option',
-    '-t',
-    session,
-    'remain-on-exit',
-    'on',
-  );
-}
-
-function pane(session: string): string {
-  // -J joins lines the terminal wrapped, so long lines are matched whole.
-  return tmux('capture-pane', '-p', '-J', '-t', session, '-S', '-200');
-}
-
-function type(session: string, text: string): void {
-  tmux('send-keys', '-t', session, '-l', text);
-  tmux('send-keys', '-t', session, 'Enter');
-}
-
-/** Polls the pane until it shows `expected`; fails with the pane's content. */
-async function waitFor(session: string, expected: string | RegExp, what: string): Promise<string> {
-  const deadline = Date.now() + STEP_MS;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = pane(session);
-    if (typeof expected === 'string' ? text.includes(expected) : expected.test(text)) return text;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.fail(
-    `timed out after ${STEP_MS / 1000} s waiting for ${what} in ${session}'s pane:\n${text}`,
-  );
-}
-
-describe('trellis chat in tmux', () => {
+describe('trellis chat in a terminal', () => {
   let dir: string;
   let url: string;
   let close: (() => Promise<void>) | undefined;
 
+  const chats: Chat[] = [];
+  const startChat = (name: string, args: string[]) => {
+    const chat = new Chat(name, args);
+    chats.push(chat);
+    return chat;
+  };
+
   before(async () => {
-    requireTmux();
     dir = mkdtempSync(join(tmpdir(), 'trellis-chat-'));
     const database = { kind: 'sqlite' as const, path: join(dir, 'server.db') };
     const config: ServerConfig = {
@@ -127,17 +177,14 @@ describe('trellis chat in tmux', () => {
   });
 
   after(async () => {
-    spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
-    // tmux leaves its socket file behind; it is ours alone, so remove it.
-    const socketDir = join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`);
-    rmSync(join(socketDir, SOCKET), { force: true });
+    for (const chat of chats) chat.kill();
     await close?.();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test(
     'alice and bob register, share a room and read each other live',
-    { timeout: 180_000 },
+    { timeout: 20 * 60_000 },
     async () => {
       const chatArgs = (user: string) => [
         '--server',
@@ -150,50 +197,42 @@ describe('trellis chat in tmux', () => {
       ];
 
       // Alice types her password at the prompt, which does not echo it.
-      startChat('alice', chatArgs('alice'));
-      await waitFor('alice', 'Password for alice:', 'the password prompt');
-      type('alice', 'alice-secret-pw');
-      let alice = await waitFor('alice', 'Signed in as @alice:localhost', 'alice signing in');
-      assert.ok(!alice.includes('alice-secret-pw'), `the password was echoed:\n${alice}`);
+      const alice = startChat('alice', chatArgs('alice'));
+      await alice.waitFor('Password for alice:', 'the password prompt');
+      alice.type('alice-secret-pw');
+      const screen = await alice.waitFor('Signed in as @alice:localhost', 'alice signing in');
+      assert.ok(!screen.includes('alice-secret-pw'), `the password was echoed:\n${screen}`);
 
-      startChat('bob', [...chatArgs('bob'), '--password', 'bob-pw']);
-      await waitFor('bob', 'Signed in as @bob:localhost', 'bob signing in');
+      const bob = startChat('bob', [...chatArgs('bob'), '--password', 'bob-pw']);
+      await bob.waitFor('Signed in as @bob:localhost', 'bob signing in');
 
-      type('alice', '/create Garden');
-      await waitFor('alice', 'Created the encrypted room Garden', 'the room being created');
-      await waitFor('alice', '[Garden] >', 'the prompt naming the room');
-      type('alice', '/invite @bob:localhost');
-      await waitFor('alice', 'Invited @bob:localhost', 'the invitation');
+      alice.type('/create Garden');
+      await alice.waitFor('Created the encrypted room Garden', 'the room being created');
+      await alice.waitFor('[Garden] >', 'the prompt naming the room');
+      alice.type('/invite @bob:localhost');
+      await alice.waitFor('Invited @bob:localhost', 'the invitation');
 
-      await waitFor('bob', 'you were invited by @alice:localhost', 'the invitation reaching bob');
-      type('bob', '/join 1');
-      await waitFor('bob', /joined the room.s encrypted group/, 'bob being added to the group');
-      await waitFor('bob', '[Garden] >', 'bob in the room, named');
+      await bob.waitFor('you were invited by @alice:localhost', 'the invitation reaching bob');
+      bob.type('/join 1');
+      await bob.waitFor(/joined the room.s encrypted group/, 'bob being added to the group');
+      await bob.waitFor('[Garden] >', 'bob in the room, named');
 
-      type('alice', 'hello from alice');
-      await waitFor(
-        'bob',
+      alice.type('hello from alice');
+      await bob.waitFor(
         /\d\d:\d\d:\d\d @alice:localhost \(\w+\): hello from alice/,
         'alice’s message, with time, sender and device',
       );
-      type('bob', 'hi from bob');
-      alice = await waitFor(
-        'alice',
-        /\d\d:\d\d:\d\d @bob:localhost \(\w+\): hi from bob/,
-        'bob’s answer',
-      );
+      bob.type('hi from bob');
+      await alice.waitFor(/\d\d:\d\d:\d\d @bob:localhost \(\w+\): hi from bob/, 'bob’s answer');
 
-      type('bob', '/nonsense');
-      await waitFor(
-        'bob',
+      bob.type('/nonsense');
+      await bob.waitFor(
         'There is no command /nonsense: type /help',
         'the unknown-command sentence',
       );
 
-      for (const session of ['alice', 'bob']) type(session, '/quit');
-      for (const session of ['alice', 'bob']) {
-        await waitFor(session, '[trellis chat exited with 0]', 'a clean exit');
-      }
+      for (const chat of [alice, bob]) chat.type('/quit');
+      for (const chat of [alice, bob]) assert.equal(await chat.exited(), 0, `${chat.name} exits 0`);
     },
   );
 });

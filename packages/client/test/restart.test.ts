@@ -44,7 +44,11 @@ test('a client killed with SIGKILL restarts from its store with nothing lost', a
   const alice = devices.add(await register(server.url, 'alice'));
   alice.client.start();
 
-  await until('the child device is up', () => lines.some((l) => l.kind === 'ready'), 30_000);
+  // The child prints nothing until it is up: its start-up (loading TypeScript) is the wait.
+  await until('the child device is up', () => lines.some((l) => l.kind === 'ready'), {
+    quietMs: 180_000,
+    state: () => `child: ${JSON.stringify(lines)}`,
+  });
   const { userId: carol, deviceId } = lines.find((l) => l.kind === 'ready') as unknown as {
     userId: string;
     deviceId: string;

@@ -26,10 +26,11 @@ console.info = quiet;
 console.log = quiet;
 console.warn = quiet;
 
+/** Polls `probe` until it yields; the limit is far beyond what a busy machine needs. */
 const until = async <T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
-  ms = 20_000,
+  ms = 120_000,
 ): Promise<T> => {
   const deadline = Date.now() + ms;
   for (;;) {

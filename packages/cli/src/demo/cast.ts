@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { Client, MemoryStore, type ClientEvents, type ClientOptions } from '@trellis/client';
 import type { EpochId, EpochNode } from '@trellis/dmls';
+import type { Watched } from './waiting.js';
 
-/** Quick settings: small KeyPackage stocks, a short back-off slot, short long-polls. */
+/** Quick settings: small KeyPackage stocks, short long-polls, short retries. */
 const DEMO_CLIENT_SETTINGS: Partial<ClientOptions> = {
-  // Long enough for the first resolver's commit to reach the others before their turn.
-  resolutionSlotMs: 250,
+  // The resolution slot stays the client's own (500 ms): long enough, even on a busy machine,
+  // for the first resolver's commit to reach the others before their turn.
   keyPackages: { target: 5, lowWater: 2 },
   syncTimeoutMs: 2_000,
   retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
@@ -89,7 +90,10 @@ export class DemoDevice {
   }
 }
 
-export class Cast {
+/** Every event a client emits: any of them may be what a wait is waiting for. */
+const ACTIVITY = [...RECORDED, 'rejoin', 'metadata', 'backfill', 'sync', 'syncError'] as const;
+
+export class Cast implements Watched {
   readonly devices: DemoDevice[] = [];
   private readonly labels = new Map<string, string>();
   private readonly passwords = new Map<string, string>();
@@ -139,6 +143,34 @@ export class Cast {
   /** `epoch 3 of alice/laptop`: epochs are named by number and creator, since forks repeat numbers. */
   epoch(id: EpochId): string {
     return `epoch ${id.epoch} of ${this.label(id.creator)}`;
+  }
+
+  /** What each device holds: per room its tips, epochs and members; how many events it saw. */
+  describe(): string {
+    return this.devices.map((d) => this.describeDevice(d)).join('\n');
+  }
+
+  private describeDevice(device: DemoDevice): string {
+    const { client } = device;
+    const seen = Object.entries(device.seen).map(([name, list]) => `${name} ${list.length}`);
+    const lines = [`${device.label}: ${client.running ? '' : 'stopped; '}seen ${seen.join(', ')}`];
+    for (const roomId of client.roomIds()) {
+      const room = client.room(roomId);
+      if (!room) continue;
+      const tips = room.tips().map((t) => this.epoch(t));
+      const members = device.members(roomId).map((m) => this.label(m));
+      lines.push(
+        `  ${roomId}: ${room.membership}, ${device.epochs(roomId).length} epochs, ` +
+          `tips [${tips.join(', ')}], members [${members.join(', ')}], ` +
+          `${room.settled() ? 'settled' : 'not settled'}, ${device.messages(roomId).length} read`,
+      );
+    }
+    return lines.join('\n');
+  }
+
+  onActivity(wake: () => void): () => void {
+    const stops = this.devices.flatMap((d) => ACTIVITY.map((name) => d.client.on(name, wake)));
+    return () => stops.forEach((stop) => stop());
   }
 
   async stopAll(): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Narrator } from './narrator.js';
-import { runStory, Teardown } from './story.js';
+import { runStory, StoryState, Teardown } from './story.js';
 import { StoryFailure } from './waiting.js';
 
 const USAGE = `trellis demo: a scripted story on an embedded homeserver
@@ -22,8 +22,11 @@ Options:
   --help       this text
 `;
 
-/** The whole story's deadline: each step has its own, this catches anything that hangs. */
-const STORY_TIMEOUT_MS = 120_000;
+/**
+ * The whole story's last resort, for a hang outside any wait (each wait fails by itself when the
+ * devices stop making progress): far beyond a run on a loaded machine.
+ */
+const STORY_TIMEOUT_MS = 15 * 60_000;
 const SLOW_PAUSE_MS = 2_500;
 
 export async function demo(args: string[]): Promise<number> {
@@ -58,16 +61,23 @@ export async function demo(args: string[]): Promise<number> {
     err: (text) => process.stderr.write(text),
   });
 
+  const state = new StoryState();
   let deadline: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     deadline = setTimeout(
-      () => reject(new StoryFailure(`the demo did not finish within ${STORY_TIMEOUT_MS / 1000} s`)),
+      () =>
+        reject(
+          new StoryFailure(
+            `the demo did not finish within ${STORY_TIMEOUT_MS / 60_000} minutes; ` +
+              `the devices hold:\n${state.describe()}`,
+          ),
+        ),
       STORY_TIMEOUT_MS,
     );
   });
   const teardown = new Teardown();
   try {
-    const summary = await Promise.race([runStory(narrator, teardown), timedOut]);
+    const summary = await Promise.race([runStory(narrator, teardown, state), timedOut]);
     narrator.summary(summary);
     return 0;
   } catch (error) {

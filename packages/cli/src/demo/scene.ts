@@ -17,6 +17,11 @@ export class Scene {
     readonly cast: Cast,
   ) {}
 
+  /** Waits until `condition` holds, while the devices make progress (waiting.ts). */
+  waitUntil(what: string, condition: () => boolean): Promise<void> {
+    return waitUntil(what, condition, this.cast);
+  }
+
   /** The room's epoch graph as `device` knows it now (or as given), with readable device names. */
   draw(device: DemoDevice, roomId: string, epochs?: readonly EpochNode[]): string {
     const current = device.client.room(roomId)?.group?.current().key;
@@ -39,7 +44,7 @@ export class Scene {
   }
 
   async waitForReaders(roomId: string, text: string, readers: readonly DemoDevice[]) {
-    await waitUntil(`${readers.map((d) => d.label).join(', ')} to read "${text}"`, () =>
+    await this.waitUntil(`${readers.map((d) => d.label).join(', ')} to read "${text}"`, () =>
       readers.every((d) => d.read(roomId, text) !== undefined),
     );
   }
@@ -72,8 +77,9 @@ export class Scene {
     devices: readonly DemoDevice[],
   ): Promise<ClientEvents['commitRefused'][]> {
     const refusal = (d: DemoDevice) => d.events('commitRefused').find((r) => r.eventId === eventId);
-    await waitUntil(`${devices.map((d) => d.label).join(', ')} to refuse the forged commit`, () =>
-      devices.every((d) => refusal(d) !== undefined),
+    await this.waitUntil(
+      `${devices.map((d) => d.label).join(', ')} to refuse the forged commit`,
+      () => devices.every((d) => refusal(d) !== undefined),
     );
     return devices.map((d) => {
       const r = refusal(d)!;

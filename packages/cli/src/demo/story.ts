@@ -29,7 +29,16 @@ export class Teardown {
   }
 }
 
-export async function runStory(narrator: Narrator, teardown: Teardown): Promise<string> {
+/** What the devices of a story under way hold, for a failure outside any wait to show. */
+export class StoryState {
+  describe: () => string = () => 'no devices yet';
+}
+
+export async function runStory(
+  narrator: Narrator,
+  teardown: Teardown,
+  state: StoryState = new StoryState(),
+): Promise<string> {
   const started = Date.now();
   await narrator.step(
     'A homeserver starts',
@@ -43,6 +52,7 @@ export async function runStory(narrator: Narrator, teardown: Teardown): Promise<
     narrator.fact(`listening on ${server.url} as server name "${server.serverName}"`);
     narrator.detail(`database: ${server.databasePath}`);
     const cast = new Cast(server.url);
+    state.describe = () => cast.describe();
     teardown.add(() => cast.stopAll());
     const scene = new Scene(narrator, cast);
 

@@ -7,9 +7,13 @@ import {
   type Store,
 } from '../../src/index.js';
 
-/** Settings that keep the tests fast: small KeyPackage stocks, short back-off slots. */
+/**
+ * Settings that keep the tests fast: small KeyPackage stocks, short retries. The resolution
+ * slot stays the client's own (500 ms): it is how long a device waits for an earlier-ranked
+ * device's commit to arrive before committing itself, and a shorter one is outrun by a busy
+ * machine, whose devices then commit at once, fork and resolve again and again.
+ */
 export const FAST: Partial<ClientOptions> = {
-  resolutionSlotMs: 60,
   keyPackages: { target: 5, lowWater: 2 },
   syncTimeoutMs: 2_000,
   retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
@@ -66,6 +70,10 @@ export function watch(client: Client, name: string): Device {
     device.errors.push(e);
     if (process.env.TRELLIS_TEST_DEBUG) console.error(name, e.context, e.error);
   });
+  // After the recorders: the client tells errors from before the first `error` listener to
+  // that listener only.
+  for (const name of EVENT_NAMES) client.on(name, wakeWaits);
+  watched.add(device);
   return device;
 }
 
@@ -103,16 +111,125 @@ export async function login(
   return watch(client, `${username}/${client.deviceId}`);
 }
 
-/** Waits until `condition` holds, polling; fails with `what` after `timeoutMs`. */
+/** Every event a client emits: each one may make a condition hold, and wakes the waits. */
+const EVENT_NAMES = [
+  'message',
+  'decryptionFailure',
+  'commitRefused',
+  'rejoin',
+  'membership',
+  'invite',
+  'commit',
+  'fork',
+  'resolved',
+  'welcome',
+  'removed',
+  'metadata',
+  'backfill',
+  'backup',
+  'sync',
+  'syncError',
+  'loggedOut',
+  'error',
+] as const satisfies readonly (keyof ClientEvents)[];
+
+/** The devices this test file watches, until stopped: their state is what a failed wait prints. */
+const watched = new Set<Device>();
+/** Wakes the pending waits: called on every event of every watched client. */
+const wakers = new Set<() => void>();
+
+function wakeWaits(): void {
+  for (const wake of [...wakers]) wake();
+}
+
+/** What one device holds now: per room its membership, tips, members and epochs; what it read. */
+export function describeDevice(device: Device): string {
+  const { client } = device;
+  const lines = [
+    `${device.name} (${client.identity}${client.running ? '' : ', stopped'}): ` +
+      `${device.messages.length} messages read, ${device.failures.length} unreadable, ` +
+      `${device.errors.length} errors` +
+      (device.errors.length > 0
+        ? ` (last: ${device.errors.at(-1)!.context}: ${String(device.errors.at(-1)!.error)})`
+        : ''),
+  ];
+  for (const roomId of client.roomIds()) {
+    const room = client.room(roomId);
+    if (!room) continue;
+    const tips = room
+      .tips()
+      .map((t) => `${t.epoch}/${t.creator}`)
+      .join(', ');
+    const current = room.current();
+    lines.push(
+      `  ${roomId}: ${room.membership}, tips [${tips}], ${room.settled() ? 'settled' : 'not settled'}, ` +
+        `${room.group?.epochs().length ?? 0} epochs, members [${current?.members.join(', ') ?? ''}], ` +
+        `${device.bodies(roomId).length} texts read`,
+    );
+  }
+  const seen = Object.entries(device.seen)
+    .filter(([name]) => name !== 'sync')
+    .map(([name, list]) => `${name} ${list?.length ?? 0}`);
+  if (seen.length > 0) lines.push(`  seen: ${seen.join(', ')}`);
+  return lines.join('\n');
+}
+
+export interface UntilOptions {
+  /**
+   * How long the watched state may stay the same before the wait fails: a wait fails for want
+   * of progress, not because a loaded machine made it slow.
+   */
+  quietMs?: number;
+  /** More state to print on failure (and whose change counts as progress). */
+  state?: () => string;
+}
+
+/** Far from any normal pause: the sync long-poll is 2 s, a resolution slot 500 ms. */
+const QUIET_MS = 60_000;
+/** Even with progress, a wait this long is a livelock: fail and show it. */
+const CAP_MS = 5 * 60_000;
+/** A re-check without an event, for state that changes on a timer (a resolution slot). */
+const TICK_MS = 200;
+
+/**
+ * Waits until `condition` holds, checking again whenever a watched client emits something. It
+ * fails when nothing any watched device holds has changed for `quietMs` (or after a cap far
+ * beyond any normal run), with what each device holds.
+ */
 export async function until(
   what: string,
   condition: () => boolean,
-  timeoutMs = 15_000,
+  options: UntilOptions = {},
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const quietMs = options.quietMs ?? QUIET_MS;
+  const snapshot = () =>
+    [...[...watched].map(describeDevice), ...(options.state ? [options.state()] : [])].join('\n');
+  const started = Date.now();
+  let last = snapshot();
+  let progressAt = started;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    const now = Date.now();
+    const state = snapshot();
+    if (state !== last) {
+      last = state;
+      progressAt = now;
+    }
+    if (now - progressAt > quietMs || now - started > CAP_MS) {
+      const why =
+        now - started > CAP_MS
+          ? `no result after ${CAP_MS / 1000} s`
+          : `no progress for ${quietMs / 1000} s`;
+      throw new Error(`timed out waiting for: ${what} (${why}); what each device holds:\n${state}`);
+    }
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, TICK_MS);
+      wakers.add(wake);
+    });
   }
 }
 
@@ -136,6 +253,7 @@ export function membersOf(roomId: string, device: Device): string[] {
 
 export async function stopAll(devices: readonly Device[]): Promise<void> {
   await Promise.all(devices.map((d) => d.client.stop()));
+  for (const d of devices) watched.delete(d);
 }
 
 /**

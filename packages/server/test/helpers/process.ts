@@ -54,8 +54,8 @@ export async function spawnServer(
   let startMessage = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`server did not start in time: ${stderr}`)),
-      30_000,
+      () => reject(new Error(`server did not start in 3 minutes: ${stderr}`)),
+      180_000,
     );
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {

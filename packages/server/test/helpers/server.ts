@@ -12,12 +12,16 @@ import {
   type ServerConfig,
 } from '../../src/config.js';
 import { Store } from '../../src/db/index.js';
+import { DEFAULT_PG_URL } from './postgres.js';
 
 export type DbKind = 'sqlite' | 'postgres';
 export const DB_KINDS: DbKind[] = ['sqlite', 'postgres'];
 
-/** The PostgreSQL the tests use (trust auth, database `test`); each test gets its own schema. */
-export const PG_URL = process.env.TRELLIS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * The PostgreSQL the tests use (trust auth, database `test`); each test gets its own schema.
+ * `npm test` starts a temporary one when none answers here (withPostgres.ts).
+ */
+export const PG_URL = process.env.TRELLIS_TEST_PG_URL ?? DEFAULT_PG_URL;
 
 /** A fresh, empty database of `kind`, and how to throw it away. */
 export function freshDatabase(kind: DbKind): {

@@ -6,7 +6,7 @@ import type { EpochId } from '@trellis/dmls';
 import type { DemoDevice } from '../cast.js';
 import { short } from '../forge.js';
 import type { Scene } from '../scene.js';
-import { expect, waitUntil } from '../waiting.js';
+import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
 import { sameEpoch, tipCount } from './epochs.js';
 
@@ -72,7 +72,7 @@ export async function forkTheRoom(scene: Scene, people: People, roomId: string):
   // A device whose sync brings both branches and the resolution together never sees two tips.
   const sawResolution = (d: DemoDevice) =>
     d.events('commit').some((c) => c.roomId === roomId && isThisFork([c.base, ...c.resolves]));
-  await waitUntil('every device to see both branches', () =>
+  await scene.waitUntil('every device to see both branches', () =>
     everyone.every((d) => sawFork(d) || sawResolution(d)),
   );
   const noticed = everyone.filter(sawFork);

@@ -10,7 +10,7 @@ import type { DmlsGroup, Received } from '@trellis/dmls';
 import type { DemoDevice } from '../cast.js';
 import { commitData, postForgedCommit } from '../forge.js';
 import type { Scene } from '../scene.js';
-import { expect, waitUntil } from '../waiting.js';
+import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
 import { describeCommit, inOneEpoch, sameEpoch } from './epochs.js';
 
@@ -69,7 +69,7 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
   narrator.fact('now every device syncs again');
   for (const device of everyone) device.client.start();
 
-  await waitUntil('carol/laptop to see that she left the room', () =>
+  await scene.waitUntil('carol/laptop to see that she left the room', () =>
     carolLaptop
       .events('membership')
       .some(
@@ -77,13 +77,13 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
           m.roomId === roomId && m.userId === carolLaptop.client.userId && m.membership === 'leave',
       ),
   );
-  await waitUntil(
+  await scene.waitUntil(
     'carol/laptop to delete its group state',
     () => carolLaptop.client.room(roomId) === undefined,
   );
   narrator.fact('carol/laptop saw its membership become “leave” and deleted its group state');
 
-  await waitUntil(
+  await scene.waitUntil(
     'the remaining devices to merge the branches without carol/laptop',
     () =>
       inOneEpoch(roomId, remaining) && remaining.every((d) => !d.members(roomId).includes(carol)),
@@ -97,7 +97,11 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
         forked.every((e) => sameEpoch(c.base, e) || c.resolves.some((r) => sameEpoch(r, e))),
     );
   expect(merge !== undefined, 'no commit merged carol’s update and her removal');
-  expect(sameEpoch(merge.base, removal.epoch), 'the merge was made on carol/laptop’s branch');
+  expect(
+    sameEpoch(merge.base, removal.epoch),
+    `the merge was made on carol/laptop’s branch: ${describeCommit(cast, merge)}; ` +
+      `the devices hold:\n${cast.describe()}`,
+  );
   narrator.fact(
     `${cast.label(merge.epoch.creator)} sent the resolving commit ${describeCommit(cast, merge)}`,
   );
@@ -145,7 +149,10 @@ export async function removeCarol(scene: Scene, people: People, roomId: string):
   narrator.fact('handed the removing commit, her kept group state learns only that it was removed');
   expect(
     messageOutcome?.kind === 'failed',
-    `carol's kept group state did not fail to read "${AFTER_CAROL_LEFT}" (${messageOutcome?.kind ?? 'nothing'})`,
+    `carol's kept group state did not fail to read "${AFTER_CAROL_LEFT}" (${messageOutcome?.kind ?? 'nothing'}; ` +
+      `it misses [${keptGroup.missing().join(', ')}], handed ${[...outcomes]
+        .map(([id, r]) => `${id} ${r.kind}`)
+        .join(', ')}); the devices hold:\n${cast.describe()}`,
   );
   narrator.refused(
     `handed the message, it cannot decrypt it: ${messageOutcome.code} (${messageOutcome.reason})`,

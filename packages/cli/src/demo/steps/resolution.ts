@@ -8,7 +8,7 @@ import type { EpochId, EpochNode } from '@trellis/dmls';
 import type { DemoDevice } from '../cast.js';
 import { commitData, postForgedCommit, short } from '../forge.js';
 import type { Scene } from '../scene.js';
-import { expect, waitUntil } from '../waiting.js';
+import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
 import { describeCommit, inOneEpoch, sameEpoch, tipCount } from './epochs.js';
 import type { Fork } from './fork.js';
@@ -35,7 +35,7 @@ export async function resolveTheFork(
       'confirmation tag. Every device checks them against its own graph, so no one can claim ' +
       'to merge an epoch that does not exist or is already merged.',
   );
-  await waitUntil('every device to be back on one epoch', () => inOneEpoch(roomId, everyone));
+  await scene.waitUntil('every device to be back on one epoch', () => inOneEpoch(roomId, everyone));
   const merges = (c: ClientEvents['commit']) =>
     c.roomId === roomId &&
     fork.tips.every((t) => sameEpoch(c.base, t) || c.resolves.some((r) => sameEpoch(r, t)));
@@ -124,7 +124,7 @@ async function forgeAMergedMerge(
       `its signed data claiming to merge ${cast.epoch(merged.id)} again, which that epoch already descends from`,
   );
   await scene.reportRefusals(forged, [aliceLaptop, alicePhone, carolLaptop]);
-  await waitUntil('every device to stay on one epoch', () =>
+  await scene.waitUntil('every device to stay on one epoch', () =>
     inOneEpoch(roomId, [aliceLaptop, alicePhone, bobLaptop, carolLaptop]),
   );
   narrator.detail('the forged commit made no epoch: every device stays on the one tip');

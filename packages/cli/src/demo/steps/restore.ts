@@ -4,7 +4,7 @@
  */
 import type { ClientEvents, RestoreReport } from '@trellis/client';
 import type { Scene } from '../scene.js';
-import { expect, waitUntil } from '../waiting.js';
+import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
 import { inOneEpoch } from './epochs.js';
 import { BEFORE_OTHERS_JOIN } from './room.js';
@@ -34,7 +34,7 @@ export async function restoreOnNewDevice(
   const bobTablet = await cast.login('bob', 'tablet');
   bobTablet.client.start();
   const members = [aliceLaptop, alicePhone, bobLaptop, bobTablet];
-  await waitUntil('bob/tablet to join the group', () => inOneEpoch(roomId, members));
+  await scene.waitUntil('bob/tablet to join the group', () => inOneEpoch(roomId, members));
   const welcome = bobTablet.events('welcome').find((w) => w.roomId === roomId);
   expect(welcome !== undefined, 'bob/tablet is in the group but saw no Welcome');
   narrator.fact(

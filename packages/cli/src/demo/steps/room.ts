@@ -4,7 +4,7 @@
  */
 import type { DemoDevice } from '../cast.js';
 import type { Scene } from '../scene.js';
-import { expect, waitUntil } from '../waiting.js';
+import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
 import { describeCommit, inOneEpoch } from './epochs.js';
 
@@ -31,7 +31,7 @@ export async function openRoom(scene: Scene, people: People): Promise<string> {
   });
   narrator.fact(`alice/laptop created ${roomId}`);
 
-  await waitUntil('alice/phone to join the group', () =>
+  await scene.waitUntil('alice/phone to join the group', () =>
     inOneEpoch(roomId, [aliceLaptop, alicePhone]),
   );
   reportWelcomes(scene, roomId, [alicePhone]);
@@ -39,7 +39,7 @@ export async function openRoom(scene: Scene, people: People): Promise<string> {
   scene.reportReaders(roomId, BEFORE_OTHERS_JOIN, [aliceLaptop, alicePhone]);
 
   for (const device of [bobLaptop, carolLaptop]) {
-    await waitUntil(`${device.label} to be invited`, () =>
+    await scene.waitUntil(`${device.label} to be invited`, () =>
       device.events('invite').some((i) => i.roomId === roomId),
     );
     const invite = device.events('invite').find((i) => i.roomId === roomId)!;
@@ -47,7 +47,7 @@ export async function openRoom(scene: Scene, people: People): Promise<string> {
     await device.client.joinRoom(roomId);
   }
   const everyone = [aliceLaptop, alicePhone, bobLaptop, carolLaptop];
-  await waitUntil('all four devices to be in one epoch of the group', () =>
+  await scene.waitUntil('all four devices to be in one epoch of the group', () =>
     inOneEpoch(roomId, everyone),
   );
   reportWelcomes(scene, roomId, [bobLaptop, carolLaptop]);
