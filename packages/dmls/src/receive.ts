@@ -173,9 +173,6 @@ function processCommit(
     }
     resolved.push(node);
   }
-  // A merge is judged on the whole fork, as every other device judges it.
-  const gap = unknownAncestry(core, [base, ...resolved]);
-  if (gap !== undefined) return wait(core, event, now, { awaiting: gap });
   data.resolves.forEach((ref, i) =>
     checkResolvable(core.graph, base, resolved[i]!, toHex(ref.tag)),
   );
@@ -192,6 +189,10 @@ function processCommit(
     const node = record(core, eventId, id, edges, own.state, own.added, own.removed, true, now);
     return committed(node, base, resolved, own.added, own.removed);
   }
+  // Another device's merge is judged on the whole fork, as every other device judges it (this
+  // device's own was planned only once its fork was known in full).
+  const gap = unknownAncestry(core, [base, ...resolved]);
+  if (gap !== undefined) return wait(core, event, now, { awaiting: gap });
   if (base.held.kind === 'messages') {
     // Too late to apply: this device can no longer follow that branch, and should rejoin.
     core.unfollowable.add(eventId);
