@@ -5,7 +5,8 @@
  */
 import { ROOM_EVENT_TYPE, type DmlsGroup } from '@trellis/dmls';
 import { ClientError } from './errors.js';
-import type { ClientEvent, MatrixHttp } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
+import type { MatrixHttp } from './http.js';
 
 export interface BackfillContext {
   readonly http: MatrixHttp;

@@ -4,7 +4,8 @@
  */
 import type { RetentionPolicy } from '@trellis/dmls';
 import type { CipherSuiteId, CryptoProvider } from '@trellis/mls';
-import type { RetryInfo, RetryPolicy } from './http.js';
+import type { RetryInfo } from './httpTransport.js';
+import type { RetryPolicy } from './retry.js';
 import type { StockPolicy } from './keyPackages.js';
 import type { GroupMetadata } from './metadata.js';
 import type { RoomContext } from './roomContext.js';

@@ -5,7 +5,7 @@
  */
 import { deviceOf, type Received } from '@trellis/dmls';
 import type { ClientEvents, Emitter, MessageSource } from './events.js';
-import type { ClientEvent } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
 import { isCommit } from './timeline.js';
 
 /** Event senders remembered for failure reports about events that waited in the queue. */

@@ -4,7 +4,7 @@
  * bookkeeping of metadata changes and rejoin requests. Stored as JSON per room.
  */
 import { parseAlgorithm } from '@trellis/mls';
-import type { ClientEvent } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
 import type { GroupMetadata } from './metadata.js';
 import type { RejoinRecord } from './rejoin.js';
 

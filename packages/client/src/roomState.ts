@@ -15,7 +15,7 @@ import {
 import type { CipherSuiteId, KeyPackage } from '@trellis/mls';
 import { ClientError } from './errors.js';
 import { GroupStore } from './groupStore.js';
-import type { ClientEvent } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
 import type { GroupMetadata } from './metadata.js';
 import { RejoinRequests } from './rejoin.js';
 import type { CommitHost } from './roomCommits.js';

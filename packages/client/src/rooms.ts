@@ -28,7 +28,7 @@ import {
 } from '@trellis/dmls';
 import type { CipherSuiteId, KeyPackageBundle } from '@trellis/mls';
 import type { MessageSource } from './events.js';
-import type { ClientEvent } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
 import type { GroupMetadata } from './metadata.js';
 import { OwnRejoin, rejoinDelay, rememberFormerGroup, wasInGroup } from './ownRejoin.js';
 import { commitMetadata, commitNow, doDueWork, dueWork } from './roomCommits.js';

@@ -7,7 +7,7 @@
  */
 import type { ClientCore } from './clientCore.js';
 import { guard, guardAsync } from './guard.js';
-import { parseClientEvent, type ClientEvent } from './http.js';
+import { parseClientEvent, type ClientEvent } from './clientEvent.js';
 import { arrayField, isObject, objectField, stringList, type Json } from './json.js';
 import type { Room } from './rooms.js';
 import { eventsAfter, gapEvents } from './timeline.js';
