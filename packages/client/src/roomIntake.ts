@@ -6,8 +6,8 @@
  */
 import { ROOM_EVENT_TYPE, type DmlsGroup, type EpochNode, type Received } from '@trellis/dmls';
 import { backfill } from './backfill.js';
-import type { MessageSource } from './events.js';
 import type { ClientEvent } from './clientEvent.js';
+import type { MessageSource } from './events.js';
 import { REJOIN_EVENT_TYPE, type RejoinRequests } from './rejoin.js';
 import type { RoomContext } from './roomContext.js';
 import { OutcomeReporter } from './roomOutcomes.js';

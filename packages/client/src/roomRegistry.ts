@@ -4,7 +4,8 @@
  */
 import { ClientError } from './errors.js';
 import type { ReportError } from './guard.js';
-import { Room, type RoomContext } from './rooms.js';
+import type { RoomContext } from './roomContext.js';
+import { Room } from './rooms.js';
 
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();

@@ -27,8 +27,8 @@ import {
   type RoomEventContent,
 } from '@trellis/dmls';
 import type { CipherSuiteId, KeyPackageBundle } from '@trellis/mls';
-import type { MessageSource } from './events.js';
 import type { ClientEvent } from './clientEvent.js';
+import type { MessageSource } from './events.js';
 import type { GroupMetadata } from './metadata.js';
 import { OwnRejoin, rejoinDelay, rememberFormerGroup, wasInGroup } from './ownRejoin.js';
 import { commitMetadata, commitNow, doDueWork, dueWork } from './roomCommits.js';
@@ -40,8 +40,6 @@ import { joinedUsers, type RoomRecord } from './roomRecord.js';
 import { RoomScheduler } from './roomScheduler.js';
 import { sendMessage } from './roomSend.js';
 import { RoomState } from './roomState.js';
-
-export type { RoomContext } from './roomContext.js';
 
 export class Room {
   private readonly state: RoomState;
