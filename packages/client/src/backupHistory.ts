@@ -7,7 +7,8 @@ import { epochSessionId } from '@trellis/backup';
 import { deviceOf, parsePlaintext, parseRoomEvent, ROOM_EVENT_TYPE } from '@trellis/dmls';
 import { CredentialType, WireFormat, type EpochReader } from '@trellis/mls';
 import type { ClientEvents, Emitter } from './events.js';
-import type { ClientEvent, MatrixHttp } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
+import type { MatrixHttp } from './http.js';
 import type { Room } from './rooms.js';
 
 /**

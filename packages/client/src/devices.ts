@@ -101,6 +101,8 @@ export class DeviceDirectory {
   /** Queries started so far: numbers them, so an answer can be told from an older one. */
   private started = 0;
   private readonly pins: Record<string, string>;
+  /** The fetch in flight, if any: callers wait for it rather than start another. */
+  private refreshing: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -143,6 +145,19 @@ export class DeviceDirectory {
   /** Whether a query started after the count was `count` answered for this user. */
   answeredSince(userId: string, count: number): boolean {
     return (this.answered.get(userId) ?? 0) > count;
+  }
+
+  /** Fetches out-of-date device lists, one fetch at a time. */
+  async refreshDue(): Promise<void> {
+    while (this.refreshing) await this.refreshing.catch(() => undefined);
+    if (!this.needsRefresh) return;
+    const run = this.refresh().then(() => undefined);
+    this.refreshing = run;
+    try {
+      await run;
+    } finally {
+      this.refreshing = undefined;
+    }
   }
 
   /** Fetches the dirty users' devices; returns the users whose device set changed. */

@@ -1,110 +1,12 @@
 /**
- * A typed wrapper of the Matrix client-server API subset Trellis uses. Every answer that is not
- * a success becomes a `ClientError`; transient failures are retried with exponential back-off
- * and jitter, honouring the server's `retry_after_ms`.
- *
- * What is retried: answers 429 always (the server did not act on the request), 5xx and network
- * failures for requests that are safe to repeat (reads, and writes the server de-duplicates by
- * transaction id), and a refused connection for any request (nothing reached the server).
+ * A typed wrapper of the Matrix client-server API subset Trellis uses: accounts and devices,
+ * rooms and their events, keys, and the key backup. How requests are sent, and retried, is
+ * httpTransport.ts.
  */
+import { parseClientEvent, type ClientEvent } from './clientEvent.js';
 import { ClientError } from './errors.js';
+import { HttpTransport } from './httpTransport.js';
 import { asObject, asString, isObject, type Json } from './json.js';
-
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  readonly attempts: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDelayMs: 15_000 };
-
-/** Delay before retry `attempt` (1 = first retry): exponential, capped, "equal jitter". */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
-
-/** Waits `ms`, or less if `signal` aborts (then rejects with STOPPED). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(stopped());
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(stopped());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-const stopped = () => new ClientError('STOPPED', 'stopped');
-
-type Query = Record<string, string | number | boolean | undefined>;
-
-export interface RequestOptions {
-  readonly query?: Query;
-  readonly body?: unknown;
-  /** Safe to send twice. Default: true for GET and PUT (Trellis PUTs carry a txnId), else false. */
-  readonly idempotent?: boolean;
-  readonly timeoutMs?: number;
-  /** Aborting rejects with `STOPPED`, also during a back-off wait. */
-  readonly signal?: AbortSignal;
-  /** Overrides the client's policy; `false` sends once. */
-  readonly retry?: Partial<RetryPolicy> | false;
-  /** Send the access token (default true). */
-  readonly auth?: boolean;
-}
-
-export interface RetryInfo {
-  readonly method: string;
-  readonly path: string;
-  readonly attempt: number;
-  readonly delayMs: number;
-  readonly error: ClientError;
-}
-
-export interface HttpOptions {
-  readonly baseUrl: string;
-  readonly accessToken?: string;
-  readonly retry?: Partial<RetryPolicy>;
-  /** Default per-request timeout. */
-  readonly timeoutMs?: number;
-  readonly fetch?: typeof fetch;
-  /** Called before each retry (for logs and tests). */
-  readonly onRetry?: (info: RetryInfo) => void;
-}
-
-/** A room event as the client-server API returns it. */
-export interface ClientEvent {
-  readonly event_id: string;
-  readonly type: string;
-  readonly sender: string;
-  readonly content: Json;
-  readonly state_key?: string;
-  readonly origin_server_ts?: number;
-}
-
-/** A well-formed client event, or undefined (the caller skips it). */
-export function parseClientEvent(value: unknown): ClientEvent | undefined {
-  if (!isObject(value)) return undefined;
-  const { event_id, type, sender, content, state_key, origin_server_ts } = value;
-  if (typeof event_id !== 'string' || typeof type !== 'string' || typeof sender !== 'string') {
-    return undefined;
-  }
-  if (!isObject(content)) return undefined;
-  return {
-    event_id,
-    type,
-    sender,
-    content,
-    ...(typeof state_key === 'string' && { state_key }),
-    ...(typeof origin_server_ts === 'number' && { origin_server_ts }),
-  };
-}
 
 export interface Session {
   readonly userId: string;
@@ -118,130 +20,7 @@ export interface MessagesPage {
   readonly end?: string;
 }
 
-export class MatrixHttp {
-  readonly baseUrl: string;
-  accessToken: string | undefined;
-  /** Aborts every request made without a signal of its own (the client's lifetime). */
-  defaultSignal: AbortSignal | undefined;
-  private readonly retry: RetryPolicy;
-  private readonly timeoutMs: number;
-  private readonly fetchFn: typeof fetch;
-  private readonly onRetry: ((info: RetryInfo) => void) | undefined;
-
-  constructor(options: HttpOptions) {
-    this.baseUrl = options.baseUrl;
-    this.accessToken = options.accessToken;
-    this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.fetchFn = options.fetch ?? fetch;
-    this.onRetry = options.onRetry;
-  }
-
-  /** One API call with the retry policy; resolves with the JSON object of a 2xx answer. */
-  async request(method: string, path: string, options: RequestOptions = {}): Promise<Json> {
-    const body = await this.send(method, path, options);
-    if (!isObject(body)) {
-      throw new ClientError('BAD_RESPONSE', `${method} ${path}: the answer is not a JSON object`);
-    }
-    return body;
-  }
-
-  /** One API call with the retry policy; resolves with the JSON value of a 2xx answer. */
-  async send(method: string, path: string, given: RequestOptions = {}): Promise<unknown> {
-    const options =
-      given.signal || !this.defaultSignal ? given : { ...given, signal: this.defaultSignal };
-    const policy =
-      options.retry === false
-        ? { ...this.retry, attempts: 1 }
-        : { ...this.retry, ...options.retry };
-    const idempotent = options.idempotent ?? (method === 'GET' || method === 'PUT');
-    for (let attempt = 1; ; attempt++) {
-      let error: ClientError;
-      let retryable: boolean;
-      let minimumDelay = 0;
-      try {
-        return await this.once(method, path, options);
-      } catch (e) {
-        if (!(e instanceof Attempt)) throw e;
-        error = e.error;
-        retryable =
-          e.kind === 'refused' || e.kind === 'limited' || (idempotent && e.kind === 'transient');
-        minimumDelay = e.error.details.retryAfterMs ?? 0;
-      }
-      if (!retryable || attempt >= policy.attempts) throw error;
-      const delayMs = Math.max(minimumDelay, backoffDelay(policy, attempt));
-      this.onRetry?.({ method, path, attempt, delayMs, error });
-      await sleep(delayMs, options.signal);
-    }
-  }
-
-  private async once(method: string, path: string, options: RequestOptions): Promise<unknown> {
-    const url = new URL(`/_matrix/client/v3${path}`, this.baseUrl);
-    for (const [k, v] of Object.entries(options.query ?? {})) {
-      if (v !== undefined) url.searchParams.set(k, String(v));
-    }
-    const headers: Record<string, string> = {};
-    if (options.auth !== false) {
-      if (!this.accessToken) throw new ClientError('NOT_LOGGED_IN', 'no access token');
-      headers.authorization = `Bearer ${this.accessToken}`;
-    }
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    let response: Response;
-    let text: string;
-    try {
-      response = await this.fetchFn(url, {
-        method,
-        headers,
-        signal,
-        ...(body !== undefined && { body }),
-      });
-      text = await response.text();
-    } catch (cause) {
-      if (options.signal?.aborted) throw stopped();
-      const refused = errorCode(cause) === 'ECONNREFUSED';
-      const what = timeout.aborted ? 'timed out' : refused ? 'connection refused' : 'network error';
-      throw new Attempt(
-        refused ? 'refused' : 'transient',
-        new ClientError('NETWORK', `${method} ${path}: ${what}`, { cause }),
-      );
-    }
-    let json: unknown;
-    try {
-      json = text === '' ? {} : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (response.ok) {
-      if (json === undefined) {
-        throw new ClientError('BAD_RESPONSE', `${method} ${path}: the answer is not JSON`);
-      }
-      return json;
-    }
-    const errcode = isObject(json) && typeof json.errcode === 'string' ? json.errcode : undefined;
-    const message =
-      isObject(json) && typeof json.error === 'string' ? json.error : response.statusText;
-    const retryAfter =
-      isObject(json) && typeof json.retry_after_ms === 'number' ? json.retry_after_ms : undefined;
-    const error = new ClientError(
-      'HTTP',
-      `${method} ${path}: ${response.status} ${errcode ?? ''} ${message}`.trim(),
-      {
-        status: response.status,
-        ...(errcode && { errcode }),
-        ...(retryAfter !== undefined && { retryAfterMs: retryAfter }),
-      },
-    );
-    if (response.status === 429) throw new Attempt('limited', error);
-    if (response.status >= 500) throw new Attempt('transient', error);
-    throw error;
-  }
-
+export class MatrixHttp extends HttpTransport {
   // -------------------------------------------------------------------------------------------
   // Accounts and devices
 
@@ -455,27 +234,6 @@ export class MatrixHttp {
   async roomKeys(version: string): Promise<Json> {
     return this.request('GET', '/room_keys/keys', { query: { version } });
   }
-}
-
-class Attempt extends Error {
-  constructor(
-    readonly kind: 'refused' | 'transient' | 'limited',
-    readonly error: ClientError,
-  ) {
-    super(error.message);
-  }
-}
-
-function errorCode(error: unknown): string | undefined {
-  for (
-    let e: unknown = error, depth = 0;
-    e && depth < 5;
-    e = (e as { cause?: unknown }).cause, depth++
-  ) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
 }
 
 function session(body: Json): Session {

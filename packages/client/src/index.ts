@@ -14,15 +14,10 @@ export {
 } from './client.js';
 export { ClientError, CLIENT_ERROR_CODES, isMatrixError, type ClientErrorCode } from './errors.js';
 export type { ClientEvents, MessageSource } from './events.js';
-export {
-  backoffDelay,
-  DEFAULT_RETRY,
-  MatrixHttp,
-  type ClientEvent,
-  type HttpOptions,
-  type RetryInfo,
-  type RetryPolicy,
-} from './http.js';
+export { MatrixHttp } from './http.js';
+export type { ClientEvent } from './clientEvent.js';
+export type { HttpOptions, RetryInfo } from './httpTransport.js';
+export { backoffDelay, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { MemoryStore, type Store } from './store.js';
 export type { BackupInfo, EnableBackupOptions } from './backup.js';
 export { DEFAULT_STOCK, type StockPolicy } from './keyPackages.js';

@@ -27,7 +27,7 @@ import {
 import type { DeviceKeyLookup } from './deviceKeyLookup.js';
 import type { ClientEvents, Emitter } from './events.js';
 import { checkKeyPackage, decodeKeyPackage } from './foreignKeyPackages.js';
-import type { ClientEvent } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
 
 export const REJOIN_EVENT_TYPE = 'm.dmls.v1.rejoin';
 

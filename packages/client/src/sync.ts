@@ -9,7 +9,8 @@
  */
 import { ClientError, isMatrixError } from './errors.js';
 import type { ClientEvents, Emitter } from './events.js';
-import { backoffDelay, sleep, type MatrixHttp, type RetryPolicy } from './http.js';
+import type { MatrixHttp } from './http.js';
+import { backoffDelay, sleep, type RetryPolicy } from './retry.js';
 import type { Json } from './json.js';
 import type { Store } from './store.js';
 

@@ -4,7 +4,8 @@
  */
 import { parseRoomEvent } from '@trellis/dmls';
 import { ContentType, WireFormat } from '@trellis/mls';
-import type { ClientEvent, MatrixHttp } from './http.js';
+import type { ClientEvent } from './clientEvent.js';
+import type { MatrixHttp } from './http.js';
 
 /**
  * The room's events after `eventId`, up to `upTo` (a sync token), oldest first: what a device

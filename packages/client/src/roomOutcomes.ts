@@ -1,0 +1,108 @@
+/**
+ * Telling listeners what the group made of a room's events: messages, commits, resolutions,
+ * removals, and failures. A failure names the event's sender, remembered when the event came in
+ * (an event may wait in the dMLS queue for long), and is told once per event and reason.
+ */
+import { deviceOf, type Received } from '@trellis/dmls';
+import type { ClientEvents, Emitter, MessageSource } from './events.js';
+import type { ClientEvent } from './clientEvent.js';
+import { isCommit } from './timeline.js';
+
+/** Event senders remembered for failure reports about events that waited in the queue. */
+const MAX_SENDERS = 10_000;
+
+export class OutcomeReporter {
+  /** Senders of events, and whether each is a commit, for reports on events that waited. */
+  private readonly senders = new Map<string, { sender: string; commit: boolean }>();
+  /** Failures reported (`eventId code`), so that an event tried again is not reported twice. */
+  private readonly told = new Set<string>();
+
+  constructor(
+    private readonly roomId: string,
+    private readonly events: Emitter<ClientEvents>,
+  ) {}
+
+  rememberSender(event: ClientEvent): void {
+    this.senders.set(event.event_id, { sender: event.sender, commit: isCommit(event.content) });
+    if (this.senders.size > MAX_SENDERS) this.senders.delete(this.senders.keys().next().value!);
+  }
+
+  /**
+   * Tells the outcomes. The first is of the event delivered (from `source`); the others are of
+   * events that waited (`waited`). `onCommit` runs for each commit before it is told.
+   */
+  report(
+    results: readonly Received[],
+    source: MessageSource,
+    waited: MessageSource,
+    onCommit: (eventId: string) => void,
+  ): void {
+    const { events, roomId } = this;
+    results.forEach((r, i) => {
+      const from = i === 0 ? source : waited;
+      switch (r.kind) {
+        case 'message': {
+          const sender = deviceOf(r.sender);
+          events.emit('message', {
+            roomId,
+            eventId: r.eventId,
+            sender: sender.userId,
+            senderDevice: sender.deviceId,
+            type: r.plaintext.type,
+            content: r.plaintext.content,
+            epoch: r.epoch,
+            source: from,
+          });
+          break;
+        }
+        case 'commit': {
+          onCommit(r.eventId);
+          events.emit('commit', {
+            roomId,
+            eventId: r.eventId,
+            epoch: r.epoch,
+            base: r.base,
+            resolves: r.resolves,
+            added: r.added,
+            removed: r.removed,
+            mine: r.mine,
+          });
+          if (r.resolves.length > 0) {
+            events.emit('resolved', {
+              roomId,
+              eventId: r.eventId,
+              epoch: r.epoch,
+              resolves: r.resolves,
+              mine: r.mine,
+            });
+          }
+          break;
+        }
+        case 'removed':
+          events.emit('removed', { roomId, eventId: r.eventId, epoch: r.epoch });
+          break;
+        case 'failed': {
+          const known = this.senders.get(r.eventId);
+          // A commit on a branch this device is not in was not refused: nothing to tell. An
+          // event tried again (parked ones are, after each Welcome) is told once per reason.
+          if (known?.commit && r.code === 'NOT_A_MEMBER') break;
+          const told = `${r.eventId} ${r.code}`;
+          if (this.told.has(told)) break;
+          this.told.add(told);
+          if (this.told.size > MAX_SENDERS) this.told.delete(this.told.values().next().value!);
+          events.emit(known?.commit ? 'commitRefused' : 'decryptionFailure', {
+            roomId,
+            eventId: r.eventId,
+            sender: known?.sender ?? '',
+            code: r.code,
+            reason: r.reason,
+          });
+          break;
+        }
+        case 'queued':
+        case 'duplicate':
+          break;
+      }
+    });
+  }
+}
