@@ -25,6 +25,12 @@ export const DMLS_ERROR_CODES = [
   'KEY_MISMATCH',
   /** Two leaves of one tree claim the same device. */
   'DUPLICATE_IDENTITY',
+  /**
+   * A commit this device's key signed that it keeps no pending state for (lost in a crash
+   * between sending and saving, or its state cloned elsewhere): it cannot follow that branch
+   * and should ask to be added again.
+   */
+  'OWN_COMMIT_LOST',
 ] as const;
 
 export type DmlsErrorCode = (typeof DMLS_ERROR_CODES)[number];

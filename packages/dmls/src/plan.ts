@@ -151,10 +151,12 @@ function removedOnChain(core: GroupCore, tip: EpochNode): Set<string> {
  * fresh keys were merged away with a losing branch, so it must update again.
  */
 function ownUpdateLost(core: GroupCore, tip: EpochNode): boolean {
+  // The newest by when it was made (the graph keeps insertion order), not by generation: a
+  // later commit on a shorter branch is still the one whose keys are in use.
   const mine = core.graph
     .all()
     .filter((n) => n.mine && n.base !== undefined)
-    .sort((a, b) => b.generation - a.generation)[0];
+    .at(-1);
   if (!mine) return false;
   for (let n: EpochNode | undefined = tip; n; n = n.base ? core.graph.get(n.base) : undefined) {
     if (n.key === mine.key) return false;

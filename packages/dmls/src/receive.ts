@@ -208,7 +208,7 @@ function processCommit(
   }
 
   const baseState = base.held.state;
-  const r = processGroupMessage(baseState, parsed.message);
+  const r = processOrLose(core, eventId, id, parsed, edges, data, baseState, now);
   if (r.kind !== 'commit' && r.kind !== 'removed') {
     throw new DmlsError('MALFORMED_EVENT', 'not a commit');
   }
@@ -265,6 +265,33 @@ function processCommit(
   }
   const node = record(core, eventId, id, edges, r.state, addedIds, removedIds, false, now);
   return committed(node, base, resolved, addedIds, removedIds);
+}
+
+/**
+ * Processes a commit on a base this device holds. An authentic commit of this device's own
+ * that it has no pending state for (lost in a crash, or made by a clone of its state) is one
+ * every other member takes in and this device never can: its epoch is recorded from the signed
+ * data, so that the branch on it is placed and merged as everywhere else, and the device knows
+ * it must rejoin.
+ */
+function processOrLose(
+  core: GroupCore,
+  eventId: string,
+  id: EpochId,
+  parsed: ParsedRoomEvent,
+  edges: { base: string; resolves: string[] },
+  data: CommitData,
+  baseState: GroupState,
+  now: number,
+): ReturnType<typeof processGroupMessage> {
+  try {
+    return processGroupMessage(baseState, parsed.message);
+  } catch (e) {
+    if (!(e instanceof MlsError) || e.code !== 'OWN_COMMIT') throw e;
+    core.unfollowable.add(eventId);
+    recordNone(core, eventId, id, parsed, edges, data, now);
+    throw new DmlsError('OWN_COMMIT_LOST', `commit ${eventId} is this device's, made elsewhere`);
+  }
 }
 
 /**

@@ -315,6 +315,40 @@ describe('5. stranded members come back', () => {
     assert.equal(room.group(CAROL).current().key, event.eventId);
     stillWorks(room, EVERYONE);
   });
+
+  test('a device that lost its own sent commit asks to rejoin, and does not fork off', () => {
+    const room = threeMembers();
+    const before = room.group(CAROL).current().key;
+    // Carol's commit reaches the room, but she loses it (a crash between sending and saving).
+    const lost = room.commit(CAROL);
+    room.group(CAROL).discardCommit(lost.content as Parameters<DmlsGroup['discardCommit']>[0]);
+    room.deliverAll(lost, [CAROL]);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(codeOf(room.deliver(CAROL, lost)), 'OWN_COMMIT_LOST', `delivery ${i + 1}`);
+    }
+    const carol = room.group(CAROL);
+    assert.ok(carol.needsRejoin, 'Carol knows she cannot follow');
+    assert.equal(carol.epoch(lost.eventId)?.held.kind, 'none', 'the epoch is placed, not refused');
+    // The epoch she lost supersedes the one she holds: she has nothing to send in or commit on.
+    assert.ok(!carol.tips().some((t) => t.key === before));
+    assert.throws(() => carol.current(), { code: 'NOT_READY' });
+    assert.equal(carol.planResolution({ devices: EVERYONE }), 'wait');
+    // What the others build on it is kept for a Welcome, not refused.
+    const next = room.commit(ALICE);
+    room.deliverAll(next);
+    assert.equal(carol.epoch(next.eventId)?.held.kind, 'none');
+
+    const fresh = room.keyPackage(CAROL);
+    const rejoins = new Map([[CAROL, fresh.keyPackage]]);
+    const plan = room.group(ALICE).planResolution({ devices: EVERYONE, rejoins });
+    assert.ok(plan && plan !== 'wait' && plan.add.includes(CAROL) && plan.remove.length === 1);
+    const made = room.group(ALICE).commit(plan, rejoins);
+    const event = room.post(ALICE, made.content);
+    room.deliverAll(event);
+    carol.addWelcome(parseWelcome(made.welcomeFor(event.eventId)), fresh, room.now.value);
+    assert.ok(!carol.needsRejoin);
+    stillWorks(room, EVERYONE);
+  });
 });
 
 describe('6. nothing is lost to delivery order', () => {

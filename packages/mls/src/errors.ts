@@ -54,6 +54,11 @@ export const MLS_ERROR_CODES = [
   'PATH_REQUIRED',
   'INVALID_COMMIT',
   'REMOVED_SENDER',
+  /**
+   * An authentic commit from this member's own leaf: only the pending state kept when it was
+   * created can take it in (§12.4.2 has the committer apply its own commit that way).
+   */
+  'OWN_COMMIT',
   // Welcome, GroupInfo, PSKs.
   'INVALID_WELCOME',
   'NO_MATCHING_KEY_PACKAGE',

@@ -367,7 +367,7 @@ export function processCommit(
     throw new MlsError('INVALID_SENDER', 'commits come from members or new members');
   }
   if (sender.senderType === SenderType.member && sender.leafIndex === state.ownLeaf) {
-    throw new MlsError('INVALID_SENDER', 'own commit: adopt its pending state instead');
+    throw new MlsError('OWN_COMMIT', 'own commit: adopt its pending state instead');
   }
 
   const items: ProposalItem[] = commit.proposals.map((p) => {
