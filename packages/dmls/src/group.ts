@@ -1,24 +1,25 @@
 import {
-  basicCredential,
-  cipherSuite,
-  createGroup,
-  epochReaderFromState,
-  toHex,
   type CipherSuiteId,
+  type CryptoProvider,
   type Extension,
   type KeyPackage,
   type KeyPackageBundle,
-  type KeyPair,
-  type CryptoProvider,
 } from '@trellis/mls';
-import { current, GROUP_CONFIG, type GroupCore } from './core.js';
+import { current, type GroupCore } from './core.js';
 import { DmlsError } from './errors.js';
-import { EpochGraph, type EpochNode, type HeldSecrets } from './graph.js';
-import { openWelcome, welcomeNode } from './join.js';
-import { membersOf, type DeviceKeys } from './membership.js';
+import { EpochGraph, type EpochNode } from './graph.js';
+import {
+  addWelcome,
+  foundingNode,
+  openWelcome,
+  welcomeNode,
+  type FoundingOptions,
+} from './join.js';
+import type { DeviceKeys } from './membership.js';
 import { planResolution, type ResolutionPlan, type RoomView } from './plan.js';
+import { prune } from './prune.js';
 import { receive, retry, type Received } from './receive.js';
-import { DEFAULT_RETENTION, retentionStage, type RetentionPolicy } from './retention.js';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
 import { commit, encrypt } from './send.js';
 import { decodeSnapshot, encodeSnapshot, type DmlsSnapshot } from './snapshot.js';
 import { Waiting, type RoomEvent } from './waiting.js';
@@ -89,37 +90,9 @@ export class DmlsGroup {
    * A new group for a room, with this device its only member (epoch 0, created by it). The
    * room's create event stands in for the commit that created the first epoch.
    */
-  static create(
-    options: DmlsGroupOptions & {
-      suite: CipherSuiteId;
-      createEventId: string;
-      signatureKeyPair: KeyPair;
-      now: number;
-      extensions?: Extension[];
-      capabilities?: { extensions?: number[] };
-    },
-  ): DmlsGroup {
+  static create(options: DmlsGroupOptions & FoundingOptions): DmlsGroup {
     const group = new DmlsGroup(options, options.suite);
-    const state = createGroup(cipherSuite(options.suite, options.provider), {
-      groupId: new TextEncoder().encode(options.roomId),
-      credential: basicCredential(new TextEncoder().encode(options.identity)),
-      signatureKeyPair: options.signatureKeyPair,
-      now: BigInt(Math.floor(options.now / 1000)),
-      config: GROUP_CONFIG,
-      ...(options.extensions && { extensions: options.extensions }),
-      ...(options.capabilities && { capabilities: options.capabilities }),
-    });
-    group.core.graph.add({
-      id: { epoch: 0n, creator: options.identity },
-      key: options.createEventId,
-      tag: toHex(state.confirmationTag),
-      resolves: [],
-      members: membersOf(state),
-      added: [],
-      removed: [],
-      held: { kind: 'full', state },
-      mine: true,
-    });
+    group.core.graph.add(foundingNode(options));
     return group;
   }
 
@@ -144,30 +117,7 @@ export class DmlsGroup {
    * processed (their outcomes are returned).
    */
   addWelcome(welcome: ParsedWelcome, bundle: KeyPackageBundle, now: number): Received[] {
-    const joined = openWelcome(this.core, welcome, bundle);
-    const tag = toHex(joined.state.confirmationTag);
-    const known = this.core.graph.get(welcome.commitEvent) ?? this.core.graph.withTag(tag);
-    if (known && known.held.kind !== 'none') return [];
-    const node = welcomeNode(this.core, welcome, joined);
-    if (known) {
-      if (known.tag !== '' && known.tag !== tag) {
-        throw new DmlsError('INVALID_METADATA', 'the Welcome names another epoch');
-      }
-      const signedParents = [node.base, ...node.resolves, ...(node.signedParents ?? [])].filter(
-        (k): k is string => k !== undefined && k !== known.base && !known.resolves.includes(k),
-      );
-      this.core.graph.update({
-        ...known,
-        tag,
-        held: node.held,
-        members: node.members,
-        ...(signedParents.length > 0 && { signedParents }),
-      });
-    } else {
-      this.core.graph.add(node, now);
-    }
-    this.core.unfollowable.clear();
-    return retry(this.core, now, true);
+    return addWelcome(this.core, welcome, bundle, now);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -297,22 +247,7 @@ export class DmlsGroup {
    * so a store can rewrite or delete them.
    */
   prune(now: number): EpochNode[] {
-    const changed: EpochNode[] = [];
-    for (const node of this.core.graph.all()) {
-      if (node.supersededAt === undefined || node.held.kind === 'none') continue;
-      const stage = retentionStage(this.core.retention, now - node.supersededAt);
-      if (stage === 'full' || stage === node.held.kind) continue;
-      const held: HeldSecrets =
-        stage === 'messages' && node.held.kind === 'full'
-          ? { kind: 'messages', reader: epochReaderFromState(node.held.state) }
-          : { kind: 'none' };
-      changed.push(this.core.graph.update({ ...node, held }));
-    }
-    // Events waiting longer than an epoch's keys would be kept are not worth keeping.
-    this.core.waiting.expire(
-      now - this.core.retention.forkWindowMs - this.core.retention.messageWindowMs,
-    );
-    return changed;
+    return prune(this.core, now);
   }
 
   // -------------------------------------------------------------------------------------------

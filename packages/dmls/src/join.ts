@@ -1,17 +1,61 @@
 import {
+  basicCredential,
+  cipherSuite,
+  createGroup,
   joinWithGroupInfo,
   toHex,
   WireFormat,
+  type CipherSuiteId,
+  type CryptoProvider,
+  type Extension,
   type GroupState,
   type KeyPackageBundle,
+  type KeyPair,
 } from '@trellis/mls';
 import { commitDataOfGroupInfo, type CommitData } from './commitData.js';
 import { GROUP_CONFIG, type GroupCore } from './core.js';
 import { DmlsError } from './errors.js';
 import type { EpochNode, NewNode } from './graph.js';
 import { checkLeaves, identityAt, membersOf } from './membership.js';
-import { checkResolvable, excludedBy } from './receive.js';
+import { checkResolvable, excludedBy, retry, type Received } from './receive.js';
 import type { ParsedWelcome } from './wire.js';
+
+export interface FoundingOptions {
+  readonly roomId: string;
+  readonly identity: string;
+  readonly provider: CryptoProvider;
+  readonly suite: CipherSuiteId;
+  /** The room's create event: it stands in for the commit that created epoch 0. */
+  readonly createEventId: string;
+  readonly signatureKeyPair: KeyPair;
+  readonly now: number;
+  readonly extensions?: Extension[];
+  readonly capabilities?: { extensions?: number[] };
+}
+
+/** Epoch 0 of a new group, with the founding device its only member. */
+export function foundingNode(options: FoundingOptions): NewNode {
+  const state = createGroup(cipherSuite(options.suite, options.provider), {
+    groupId: new TextEncoder().encode(options.roomId),
+    credential: basicCredential(new TextEncoder().encode(options.identity)),
+    signatureKeyPair: options.signatureKeyPair,
+    now: BigInt(Math.floor(options.now / 1000)),
+    config: GROUP_CONFIG,
+    ...(options.extensions && { extensions: options.extensions }),
+    ...(options.capabilities && { capabilities: options.capabilities }),
+  });
+  return {
+    id: { epoch: 0n, creator: options.identity },
+    key: options.createEventId,
+    tag: toHex(state.confirmationTag),
+    resolves: [],
+    members: membersOf(state),
+    added: [],
+    removed: [],
+    held: { kind: 'full', state },
+    mine: true,
+  };
+}
 
 /** Joins from a Welcome and checks it: its sender, every leaf of its tree, its signed data. */
 export function openWelcome(
@@ -89,6 +133,43 @@ export function welcomeNode(
     held: { kind: 'full', state: joined.state },
     mine: false,
   };
+}
+
+/**
+ * A Welcome for a group this device already follows (added on another branch, or removed and
+ * added again): its epoch joins the graph, or fills in an epoch known only by its commit, and
+ * the events that waited for it are processed.
+ */
+export function addWelcome(
+  core: GroupCore,
+  welcome: ParsedWelcome,
+  bundle: KeyPackageBundle,
+  now: number,
+): Received[] {
+  const joined = openWelcome(core, welcome, bundle);
+  const tag = toHex(joined.state.confirmationTag);
+  const known = core.graph.get(welcome.commitEvent) ?? core.graph.withTag(tag);
+  if (known && known.held.kind !== 'none') return [];
+  const node = welcomeNode(core, welcome, joined);
+  if (known) {
+    if (known.tag !== '' && known.tag !== tag) {
+      throw new DmlsError('INVALID_METADATA', 'the Welcome names another epoch');
+    }
+    const signedParents = [node.base, ...node.resolves, ...(node.signedParents ?? [])].filter(
+      (k): k is string => k !== undefined && k !== known.base && !known.resolves.includes(k),
+    );
+    core.graph.update({
+      ...known,
+      tag,
+      held: node.held,
+      members: node.members,
+      ...(signedParents.length > 0 && { signedParents }),
+    });
+  } else {
+    core.graph.add(node, now);
+  }
+  core.unfollowable.clear();
+  return retry(core, now, true);
 }
 
 function needDevices(identities: string[]): DmlsError {
