@@ -19,6 +19,14 @@ export type { ClientEvent } from './clientEvent.js';
 export type { HttpOptions, RetryInfo } from './httpTransport.js';
 export { backoffDelay, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { MemoryStore, type Store } from './store.js';
+export {
+  CAP_MS,
+  QUIET_MS,
+  waitForProgress,
+  WaitFailure,
+  type WaitLimits,
+  type Watched,
+} from './progress.js';
 export type { BackupInfo, EnableBackupOptions } from './backup.js';
 export { DEFAULT_STOCK, type StockPolicy } from './keyPackages.js';
 export { GROUP_METADATA_EXTENSION, type GroupMetadata } from './metadata.js';

@@ -2,9 +2,11 @@
 import {
   Client,
   MemoryStore,
+  waitForProgress,
   type ClientEvents,
   type ClientOptions,
   type Store,
+  type Watched,
 } from '../../src/index.js';
 
 /**
@@ -184,53 +186,27 @@ export interface UntilOptions {
   state?: () => string;
 }
 
-/** Far from any normal pause: the sync long-poll is 2 s, a resolution slot 500 ms. */
-const QUIET_MS = 60_000;
-/** Even with progress, a wait this long is a livelock: fail and show it. */
-const CAP_MS = 5 * 60_000;
-/** A re-check without an event, for state that changes on a timer (a resolution slot). */
-const TICK_MS = 200;
-
 /**
  * Waits until `condition` holds, checking again whenever a watched client emits something. It
  * fails when nothing any watched device holds has changed for `quietMs` (or after a cap far
  * beyond any normal run), with what each device holds.
  */
-export async function until(
+export function until(
   what: string,
   condition: () => boolean,
   options: UntilOptions = {},
 ): Promise<void> {
-  const quietMs = options.quietMs ?? QUIET_MS;
-  const snapshot = () =>
-    [...[...watched].map(describeDevice), ...(options.state ? [options.state()] : [])].join('\n');
-  const started = Date.now();
-  let last = snapshot();
-  let progressAt = started;
-  while (!condition()) {
-    const now = Date.now();
-    const state = snapshot();
-    if (state !== last) {
-      last = state;
-      progressAt = now;
-    }
-    if (now - progressAt > quietMs || now - started > CAP_MS) {
-      const why =
-        now - started > CAP_MS
-          ? `no result after ${CAP_MS / 1000} s`
-          : `no progress for ${quietMs / 1000} s`;
-      throw new Error(`timed out waiting for: ${what} (${why}); what each device holds:\n${state}`);
-    }
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, TICK_MS);
+  const devices: Watched = {
+    describe: () =>
+      [...[...watched].map(describeDevice), ...(options.state ? [options.state()] : [])].join('\n'),
+    onActivity: (wake) => {
       wakers.add(wake);
-    });
-  }
+      return () => wakers.delete(wake);
+    },
+  };
+  return waitForProgress(what, condition, devices, {
+    ...(options.quietMs !== undefined && { quietMs: options.quietMs }),
+  });
 }
 
 /** Every device has the room's group, one tip, the same one, and nothing left to commit. */
