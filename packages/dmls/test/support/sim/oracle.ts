@@ -356,7 +356,8 @@ export class Oracle {
   agreement(): { disagree: number; membership: number; tip: string } {
     const world = this.world;
     const room = world.roomDevices();
-    const honest = world.devices.filter((d) => d.honest && room.has(d.identity));
+    const inRoom = world.devices.filter((d) => room.has(d.identity));
+    const honest = inRoom.filter((d) => d.honest);
     const views = honest.map((d) => {
       const group = d.group;
       if (!group) return { d, key: 'no group', why: 'no group' };
@@ -378,9 +379,15 @@ export class Oracle {
     let disagree = 0;
     for (const v of views) {
       // Tips never held (`none`) are history this device could not read: they count as a second
-      // tip unless the common tip merged them (server truth) or the malicious member made them.
+      // tip unless the common tip merged them (server truth), the malicious member made them, or
+      // no device of the room holds them (a branch whose devices all left: nobody sends there,
+      // and nobody could merge it).
       const stray = (v.tips ?? []).filter(
-        (t) => t.held.kind === 'none' && !merged.has(t.key) && this.isHonest(t.id.creator),
+        (t) =>
+          t.held.kind === 'none' &&
+          !merged.has(t.key) &&
+          this.isHonest(t.id.creator) &&
+          inRoom.some((d) => (d.group?.epoch(t.key)?.held.kind ?? 'none') !== 'none'),
       );
       if (v.key === best && stray.length === 0) continue;
       disagree++;
