@@ -12,8 +12,8 @@
  * device's own user only. A request counts (dMLS `RoomView.rejoins`: the resolver adds the
  * device with that KeyPackage, replacing any leaf it still has) once its KeyPackage checks out
  * like a claimed one (foreignKeyPackages.ts): valid, naming that device, signed with the key its
- * user published for it. It is dropped when the device's user leaves the room, and once an
- * epoch holds its leaf (the device is back).
+ * user published for it. It is dropped when the device's user leaves the room, when a commit
+ * learned after it removes the device, and once an epoch holds its leaf (the device is back).
  */
 import { createHash } from 'node:crypto';
 import { deviceOf, type EpochNode } from '@trellis/dmls';
@@ -156,6 +156,23 @@ export class RejoinRequests {
       if (leaf && bytesEqual(leaf.encryptionKey, kp.leafNode.encryptionKey)) {
         this.drop(identity, true);
       }
+    }
+  }
+
+  /**
+   * A commit learned now (processed, or the epoch of a Welcome) that removes a device without
+   * adding it back overrules that device's request collected before it: someone saw the device
+   * go (its user left, or it was removed), and an older request must not bring it back. Only
+   * that event is set aside: the device may post its KeyPackage again if it is still meant to
+   * be here.
+   */
+  overrule(node: EpochNode | undefined): void {
+    for (const identity of node?.removed ?? []) {
+      const request = this.record.requests[identity];
+      if (!request || node!.added.includes(identity)) continue;
+      delete this.record.requests[identity];
+      this.verified.delete(request.eventId);
+      this.done(request.eventId);
     }
   }
 

@@ -59,6 +59,7 @@ export function joinGroup(
   const node = state.group.epoch(welcome.commitEvent) ?? state.group.current();
   state.persistGroup();
   state.seal(node);
+  state.rejoins.overrule(node);
   state.rejoins.settle(node);
   ctx.events.emit('welcome', { roomId: state.roomId, sender: welcome.sender, epoch: node.id });
   return { node, waited };

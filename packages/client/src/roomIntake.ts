@@ -117,6 +117,7 @@ export class RoomIntake {
     this.outcomes.report(results, source, waited, (eventId) => {
       const node = host.currentGroup()?.epoch(eventId);
       if (node) host.seal(node);
+      host.rejoins.overrule(node);
       host.rejoins.settle(node);
     });
   }

@@ -392,6 +392,9 @@ export class Device {
         }
         this.outOfGroup = false;
         this.stats.welcomesOpened++;
+        // The Welcome's epoch is a commit like any other: its removals overrule older requests.
+        const node = this.group.epoch(welcome.commitEvent);
+        if (node) this.dropOverruledRejoins(node.key, node.removed, node.added);
         return;
       } catch (e) {
         const devices = (e as { devices?: string[] }).devices;
