@@ -267,6 +267,7 @@ export class DmlsGroup {
       seen: this.core.seen,
       refused: this.core.refused,
       unfollowable: this.core.unfollowable,
+      unavailable: this.core.unavailable,
     });
   }
 
@@ -285,6 +286,7 @@ export class DmlsGroup {
     for (const id of decoded.seen) core.seen.add(id);
     for (const id of decoded.refused) core.refused.add(id);
     for (const id of decoded.unfollowable) core.unfollowable.add(id);
+    for (const id of decoded.unavailable) core.unavailable.add(id);
     return group;
   }
 }

@@ -47,6 +47,8 @@ export interface DmlsSnapshot {
     seen: string[];
     refused: string[];
     unfollowable: string[];
+    /** Events the room will not give this device (absent from snapshots made before). */
+    unavailable?: string[];
   };
   epochs: EpochRecord[];
 }
@@ -89,6 +91,7 @@ export interface GroupParts {
   seen: Iterable<string>;
   refused: Iterable<string>;
   unfollowable: Iterable<string>;
+  unavailable: Iterable<string>;
 }
 
 const storeWait = (w: WaitingEvent): StoredWait => ({
@@ -120,6 +123,7 @@ export function encodeSnapshot(parts: GroupParts): DmlsSnapshot {
       seen: [...parts.seen],
       refused: [...parts.refused],
       unfollowable: [...parts.unfollowable],
+      unavailable: [...parts.unavailable],
     },
     epochs: parts.nodes.map(encodeNode),
   };
@@ -159,6 +163,7 @@ export function decodeSnapshot(
     seen: meta.seen,
     refused: meta.refused,
     unfollowable: meta.unfollowable,
+    unavailable: meta.unavailable ?? [],
   };
 }
 

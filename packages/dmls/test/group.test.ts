@@ -152,4 +152,21 @@ describe('retention and persistence', () => {
     const hello = room.say(ALICE, 'after restore');
     assert.equal(bodyOf(restored.receive(hello, room.now.value)), 'after restore');
   });
+
+  test('a snapshot keeps what the device must not ask for again', () => {
+    const room = threeMembers();
+    const carol = room.groups.get(CAROL)!;
+    // A message of an epoch Carol has not seen: she asks for its commit, which the room withholds.
+    const unseen = room.commit(BOB);
+    room.deliver(BOB, unseen);
+    room.deliver(CAROL, room.say(BOB, 'in an epoch Carol lacks'));
+    assert.deepEqual(carol.missing(), [unseen.eventId]);
+    carol.unavailable(unseen.eventId);
+    const restored = DmlsGroup.restore(
+      room.options(CAROL),
+      JSON.parse(JSON.stringify(carol.snapshot())),
+    );
+    assert.deepEqual(restored.missing(), [], 'not asked for again after a restart');
+    assert.equal(restored.queuedCount, 1, 'the message still waits');
+  });
 });
