@@ -434,7 +434,8 @@ export class Oracle {
 
   /**
    * Property 4: each honest message must be read by each honest device that holds its epoch
-   * at the end, or held it when the message was delivered (a failure then was recorded).
+   * at the end (unless it logged out), or held it when the message was delivered (a failure
+   * then was recorded).
    */
   lost(): number {
     const honest = this.world.devices.filter((d) => d.honest);
@@ -445,7 +446,8 @@ export class Oracle {
         const node = d.group?.epoch(m.epochKey);
         const holds = node !== undefined && node.held.kind !== 'none';
         const failure = this.heldAtDelivery.get(d.identity)?.get(m.eventId);
-        if (holds || failure) {
+        // A device that logged out reads nothing more: only what reached it and failed counts.
+        if ((holds && !d.loggedOut) || failure) {
           lost++;
           this.details.lost.push(
             `${d.identity} never read ${m.eventId} from ${m.sender} (epoch ${m.epochKey}): ` +
