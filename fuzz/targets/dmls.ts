@@ -25,15 +25,16 @@
  *    the input holds a tip in full and has a `current()`.
  * 3. A refused event changes a device's snapshot only as its outcome allows (`excessOf`),
  *    checked when `receive` returns that outcome alone (no waiting event was retried):
- *    - `failed`, any code but NOT_A_MEMBER: `refused` gains the event id. EPOCH_EXPIRED may
- *      also add the id to `unfollowable` (the base is held as message keys) and record the
- *      event as an epoch held `none` on its base (receive.ts does both by design);
+ *    - `failed`, any code but NOT_A_MEMBER: `refused` gains the event id. EPOCH_EXPIRED and
+ *      OWN_COMMIT_LOST may also add the id to `unfollowable` (the base is held as message keys,
+ *      or the commit is this device's own and it kept no state for it) and record the event
+ *      as an epoch held `none` on its base (receive.ts does both by design);
  *    - `failed` NOT_A_MEMBER (parked): `parked` gains the event, which may be recorded as an
  *      epoch held `none`;
  *    - `queued`: the queue gains the event (an entry of the same id may go);
  *    - `duplicate`: `seen` gains the id, and `aliases` may map it to an epoch in the graph.
- *    An epoch recorded `none` has the event's id, no members, no resolves, a base (if any) in
- *    the graph, and sets that base's `supersededAt` if it had none; nothing else changes. A
+ *    An epoch recorded `none` has the event's id, no members, a base (if any) and resolves in
+ *    the graph, and sets their `supersededAt` where they had none; nothing else changes. A
  *    `message` read is held to the same standard: `seen` gains the id and only the secrets of
  *    one epoch change. Applied commits (`commit`, `removed`) are held to 2, 4 and 5.
  * 4. The two honest devices agree on events from third parties: both apply a commit (as
@@ -203,7 +204,7 @@ function isNoneRecord(record: EpochRecord, id: string, keys: ReadonlySet<string>
     record.key === id &&
     record.held === 'none' &&
     record.members.length === 0 &&
-    record.resolves.length === 0 &&
+    record.resolves.every((k) => keys.has(k)) &&
     (record.base === undefined || keys.has(record.base))
   );
 }
@@ -224,7 +225,8 @@ function excessOf(
     if (list.length > 0) problems.push(`${what} ${JSON.stringify(list).slice(0, 200)}`);
   };
   const code = result.kind === 'failed' ? result.code : undefined;
-  const recordsNone = code === 'NOT_A_MEMBER' || code === 'EPOCH_EXPIRED';
+  const recordsNone =
+    code === 'NOT_A_MEMBER' || code === 'EPOCH_EXPIRED' || code === 'OWN_COMMIT_LOST';
   none(
     'epochs added',
     delta.epochsAdded.filter((r) => !(recordsNone && isNoneRecord(r, id, keys))),
@@ -232,7 +234,11 @@ function excessOf(
   if (delta.epochsAdded.length > 1) problems.push('more than one epoch added');
   // A message read moves its epoch's ratchet: that epoch's secrets, and nothing else. An epoch
   // recorded `none` on a base marks the base superseded (graph.add), as any child does.
-  const recordedOn = delta.epochsAdded.find((r) => isNoneRecord(r, id, keys))?.base;
+  const recorded = delta.epochsAdded.find((r) => isNoneRecord(r, id, keys));
+  const recordedOn = new Set([
+    ...(recorded?.base !== undefined ? [recorded.base] : []),
+    ...(recorded?.resolves ?? []),
+  ]);
   const changed = [...delta.epochsChanged].filter(
     ([key, fields]) =>
       !(
@@ -240,7 +246,7 @@ function excessOf(
           delta.epochsChanged.size === 1 &&
           fields.every((f) => f === 'secrets')) ||
         (recordsNone &&
-          key === recordedOn &&
+          recordedOn.has(key) &&
           fields.every((f) => f === 'supersededAt') &&
           before.epochs.find((r) => r.key === key)?.supersededAt === undefined)
       ),
@@ -271,9 +277,11 @@ function excessOf(
   if (!(seenOk && only(delta.gained.seen, id))) none('seen gained', delta.gained.seen);
   const refusedOk = result.kind === 'failed' && code !== 'NOT_A_MEMBER';
   if (!(refusedOk && only(delta.gained.refused, id))) none('refused gained', delta.gained.refused);
-  // EPOCH_EXPIRED on an epoch held as message keys: this device can no longer follow that
-  // branch (receive.ts), whether or not the event was recorded before.
-  if (!(code === 'EPOCH_EXPIRED' && only(delta.gained.unfollowable, id))) {
+  // EPOCH_EXPIRED on an epoch held as message keys, or this device's own commit it kept no
+  // state for: it can no longer follow that branch (receive.ts), whether or not the event was
+  // recorded before.
+  const unfollowableOk = code === 'EPOCH_EXPIRED' || code === 'OWN_COMMIT_LOST';
+  if (!(unfollowableOk && only(delta.gained.unfollowable, id))) {
     none('unfollowable gained', delta.gained.unfollowable);
   }
   none('sets shrank', delta.shrank);

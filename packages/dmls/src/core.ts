@@ -5,7 +5,7 @@ import type { EpochId } from './ids.js';
 import type { DeviceKeys } from './membership.js';
 import type { RetentionPolicy } from './retention.js';
 import type { PendingCommit } from './snapshot.js';
-import type { Waiting } from './waiting.js';
+import type { RoomEvent, Waiting } from './waiting.js';
 import type { Plaintext } from './wire.js';
 
 /**
@@ -35,6 +35,11 @@ export interface GroupCore {
   readonly unfollowable: Set<string>;
   /** Events the room will not give this device (not visible to it, or not commits). */
   readonly unavailable: Set<string>;
+  /**
+   * Authentic commits of this device's own that it kept no pending state for, by event id:
+   * placed in the graph once another member's commit builds on or resolves one (receive.ts).
+   */
+  readonly lostOwn: Map<string, RoomEvent>;
 }
 
 /** Trellis rooms use no resumption PSK, so a state keeps none of its past epochs'. */

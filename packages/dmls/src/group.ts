@@ -71,6 +71,7 @@ export class DmlsGroup {
       joinedAt: 0n,
       unfollowable: new Set(),
       unavailable: new Set(),
+      lostOwn: new Map(),
     };
   }
 
@@ -153,7 +154,9 @@ export class DmlsGroup {
   missing(): string[] {
     const wanted = new Set(this.core.waiting.missing(this.core.graph));
     for (const event of this.core.graph.missingParents()) wanted.add(event);
-    return [...wanted].filter((event) => !this.core.unavailable.has(event));
+    return [...wanted].filter(
+      (event) => !this.core.unavailable.has(event) && !this.core.lostOwn.has(event),
+    );
   }
 
   /**

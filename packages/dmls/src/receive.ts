@@ -103,6 +103,9 @@ function parseOnce(content: unknown): ParsedRoomEvent {
   return parsed;
 }
 
+/** Failures that do not condemn the event: it may yet be placed (a Welcome, another's commit). */
+const UNREFUSED = new Set(['NOT_A_MEMBER', 'OWN_COMMIT_LOST']);
+
 /** An epoch is named by its event id, which commit data carries in at most 255 bytes. */
 const MAX_EVENT_ID_BYTES = 255;
 
@@ -130,7 +133,7 @@ function process(core: GroupCore, event: RoomEvent, now: number): Received {
       : processMessage(core, event, parsed, now);
   } catch (e) {
     result = failed(eventId, e);
-    if (result.kind === 'failed' && result.code !== 'NOT_A_MEMBER') core.refused.add(eventId);
+    if (result.kind === 'failed' && !UNREFUSED.has(result.code)) core.refused.add(eventId);
   }
   if (result.kind !== 'queued' && result.kind !== 'failed') core.seen.add(eventId);
   return result;
@@ -174,14 +177,14 @@ function processCommit(
   }
   const existing = core.graph.get(eventId);
   if (existing && existing.held.kind !== 'none') return { kind: 'duplicate', eventId };
-  const base = core.graph.get(data.baseEvent);
+  const base = core.graph.get(data.baseEvent) ?? placeLostOwn(core, data.baseEvent, now);
   if (!base) return foreignOrWait(core, event, parsed, data, now);
   if (parsed.epoch.epoch !== base.id.epoch) {
     throw new DmlsError('INVALID_METADATA', 'the commit is not of its base epoch number');
   }
   const resolved: EpochNode[] = [];
   for (const ref of data.resolves) {
-    const node = core.graph.get(ref.event);
+    const node = core.graph.get(ref.event) ?? placeLostOwn(core, ref.event, now);
     if (!node) {
       if (core.refused.has(ref.event)) {
         throw new DmlsError('INVALID_RESOLVES', `the commit resolves refused event ${ref.event}`);
@@ -225,7 +228,7 @@ function processCommit(
   }
 
   const baseState = base.held.state;
-  const r = processOrLose(core, eventId, id, parsed, edges, data, baseState, now);
+  const r = processOrSetAside(core, event, parsed, baseState);
   if (r.kind !== 'commit' && r.kind !== 'removed') {
     throw new DmlsError('MALFORMED_EVENT', 'not a commit');
   }
@@ -285,30 +288,48 @@ function processCommit(
 }
 
 /**
- * Processes a commit on a base this device holds. An authentic commit of this device's own
- * that it has no pending state for (lost in a crash, or made by a clone of its state) is one
- * every other member takes in and this device never can: its epoch is recorded from the signed
- * data, so that the branch on it is placed and merged as everywhere else, and the device knows
- * it must rejoin.
+ * Processes a commit on a base this device holds. An authentic commit of this device's own that
+ * it has no pending state for (lost in a crash, or made by a clone of its state, or by someone
+ * who holds its key) cannot be checked here: the engine takes in its own commits only from the
+ * pending state. It is kept aside; if another member builds on it or resolves it, it was valid
+ * for them, and it is placed then (`placeLostOwn`).
  */
-function processOrLose(
+function processOrSetAside(
   core: GroupCore,
-  eventId: string,
-  id: EpochId,
+  event: RoomEvent,
   parsed: ParsedRoomEvent,
-  edges: { base: string; resolves: string[] },
-  data: CommitData,
   baseState: GroupState,
-  now: number,
 ): ReturnType<typeof processGroupMessage> {
   try {
     return processGroupMessage(baseState, parsed.message);
   } catch (e) {
     if (!(e instanceof MlsError) || e.code !== 'OWN_COMMIT') throw e;
-    core.unfollowable.add(eventId);
-    recordNone(core, eventId, id, parsed, edges, data, now);
-    throw new DmlsError('OWN_COMMIT_LOST', `commit ${eventId} is this device's, made elsewhere`);
+    core.lostOwn.set(event.eventId, event);
+    throw new DmlsError(
+      'OWN_COMMIT_LOST',
+      `commit ${event.eventId} is this device's, made elsewhere`,
+    );
   }
+}
+
+/**
+ * Places a lost own commit that another member's commit names as its base or resolves: the
+ * others took it in and this device never can, so its epoch is recorded from its signed data
+ * (what builds on it is then parked, not left waiting), and the device must rejoin.
+ */
+function placeLostOwn(core: GroupCore, eventId: string, now: number): EpochNode | undefined {
+  const event = core.lostOwn.get(eventId);
+  if (!event) return undefined;
+  core.lostOwn.delete(eventId);
+  const parsed = parseOnce(event.content);
+  const data = commitDataOf(parsed.message);
+  const base = core.graph.get(data.baseEvent);
+  const resolves = data.resolves.map((r) => core.graph.get(r.event)?.key);
+  if (!base || resolves.some((k) => k === undefined)) return undefined;
+  core.unfollowable.add(eventId);
+  const id = { epoch: base.id.epoch + 1n, creator: parsed.sender };
+  const edges = { base: base.key, resolves: resolves as string[] };
+  return recordNone(core, eventId, id, parsed, edges, data, now);
 }
 
 /**

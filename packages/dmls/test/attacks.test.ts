@@ -327,16 +327,20 @@ describe('5. stranded members come back', () => {
       assert.equal(codeOf(room.deliver(CAROL, lost)), 'OWN_COMMIT_LOST', `delivery ${i + 1}`);
     }
     const carol = room.group(CAROL);
+    // She cannot check it: until another member builds on it, her tip stays hers.
+    assert.equal(carol.current().key, before);
+    assert.ok(!carol.needsRejoin);
+    assert.deepEqual(carol.missing(), []);
+    // Alice builds on it: it was valid for the others, and Carol cannot follow.
+    const next = room.commit(ALICE);
+    room.deliverAll(next);
     assert.ok(carol.needsRejoin, 'Carol knows she cannot follow');
     assert.equal(carol.epoch(lost.eventId)?.held.kind, 'none', 'the epoch is placed, not refused');
+    assert.equal(carol.epoch(next.eventId)?.held.kind, 'none', 'what builds on it is parked');
     // The epoch she lost supersedes the one she holds: she has nothing to send in or commit on.
     assert.ok(!carol.tips().some((t) => t.key === before));
     assert.throws(() => carol.current(), { code: 'NOT_READY' });
     assert.equal(carol.planResolution({ devices: EVERYONE }), 'wait');
-    // What the others build on it is kept for a Welcome, not refused.
-    const next = room.commit(ALICE);
-    room.deliverAll(next);
-    assert.equal(carol.epoch(next.eventId)?.held.kind, 'none');
 
     const fresh = room.keyPackage(CAROL);
     const rejoins = new Map([[CAROL, fresh.keyPackage]]);
@@ -347,6 +351,32 @@ describe('5. stranded members come back', () => {
     room.deliverAll(event);
     carol.addWelcome(parseWelcome(made.welcomeFor(event.eventId)), fresh, room.now.value);
     assert.ok(!carol.needsRejoin);
+    stillWorks(room, EVERYONE);
+  });
+
+  test('a commit in its own name that nobody takes in leaves a device where it was', () => {
+    const room = threeMembers();
+    const before = room.group(BOB).current().key;
+    // Made with Bob's key outside his client, adding a leaf for Dave (who published his own
+    // key) signed with another, which the others refuse.
+    room.keyPair(DAVE);
+    const forged = room.forge(
+      BOB,
+      before,
+      { baseEvent: before, resolves: [], added: [DAVE] },
+      { add: [room.keyPackage(DAVE, '@someone:test|S1').keyPackage] },
+    );
+    room.deliverAll(forged, [BOB]);
+    assert.equal(codeOf(room.deliver(BOB, forged)), 'OWN_COMMIT_LOST');
+    for (const id of [ALICE, CAROL]) assert.equal(codeOf(room.deliver(id, forged)), 'KEY_MISMATCH');
+    assert.deepEqual(
+      room
+        .group(BOB)
+        .tips()
+        .map((t) => t.key),
+      [before],
+    );
+    assert.ok(!room.group(BOB).needsRejoin);
     stillWorks(room, EVERYONE);
   });
 });
