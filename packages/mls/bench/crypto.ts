@@ -18,11 +18,13 @@ Operations per second of the primitives MLS uses, for each crypto provider side 
 
   --sizes <list>     message sizes in bytes for the signature, HPKE and AEAD rows (100,1024)
   --duration <ms>    how long each operation runs, after a warm-up of a sixth of that (300)
+  --cold-keys <n>    keys the "cold key" rows cycle through (512, above the node provider's cache)
   --json             one JSON object instead of the table
   --help             this text
 `;
 
-const COLD_KEYS = 512;
+/** More keys than the node provider's key cache holds (overridden by --cold-keys). */
+let coldKeys = 512;
 
 /** Calls `op` repeatedly for `ms` milliseconds; returns calls per second. */
 function measure(op: () => unknown, ms: number): number {
@@ -62,9 +64,9 @@ function signatureBenchmarks(label: string, scheme: SignatureScheme, size: numbe
       name: `${label} sign, cold key`,
       prepare(p) {
         const s = p.signature(scheme);
-        const keys = Array.from({ length: COLD_KEYS }, () => s.generateKeyPair().privateKey);
+        const keys = Array.from({ length: coldKeys }, () => s.generateKeyPair().privateKey);
         let i = 0;
-        return () => s.sign(keys[i++ % COLD_KEYS]!, message);
+        return () => s.sign(keys[i++ % coldKeys]!, message);
       },
     },
     {
@@ -82,13 +84,13 @@ function signatureBenchmarks(label: string, scheme: SignatureScheme, size: numbe
       name: `${label} verify, cold key`,
       prepare(p) {
         const s = p.signature(scheme);
-        const signed = Array.from({ length: COLD_KEYS }, () => {
+        const signed = Array.from({ length: coldKeys }, () => {
           const { privateKey, publicKey } = s.generateKeyPair();
           return { publicKey, signature: s.sign(privateKey, message) };
         });
         let i = 0;
         return () => {
-          const { publicKey, signature } = signed[i++ % COLD_KEYS]!;
+          const { publicKey, signature } = signed[i++ % coldKeys]!;
           if (!s.verify(publicKey, message, signature)) throw new Error('verify failed');
         };
       },
@@ -188,10 +190,12 @@ function benchmarks(sizes: number[]): Benchmark[] {
   ];
 }
 
-function readOptions(): { sizes: number[]; durationMs: number; json: boolean } | 'help' {
+function readOptions():
+  { sizes: number[]; durationMs: number; coldKeys: number; json: boolean } | 'help' {
   const { values } = parseArgs({
     options: {
       sizes: { type: 'string' },
+      'cold-keys': { type: 'string' },
       duration: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
@@ -204,7 +208,9 @@ function readOptions(): { sizes: number[]; durationMs: number; json: boolean } |
   }
   const durationMs = Number(values.duration ?? 300);
   if (!(durationMs > 0)) throw new Error('--duration wants a positive number of milliseconds');
-  return { sizes, durationMs, json: values.json ?? false };
+  const cold = Number(values['cold-keys'] ?? 512);
+  if (!Number.isInteger(cold) || cold < 1) throw new Error('--cold-keys wants a positive integer');
+  return { sizes, durationMs, coldKeys: cold, json: values.json ?? false };
 }
 
 let options: ReturnType<typeof readOptions>;
@@ -219,6 +225,7 @@ if (options === 'help') {
   process.exit(0);
 }
 const { json, durationMs } = options;
+coldKeys = options.coldKeys;
 const results: Record<string, Record<string, number>> = {};
 for (const benchmark of benchmarks(options.sizes)) {
   const row: Record<string, number> = {};

@@ -21,6 +21,7 @@ import { TS_MLS_VERSION, TsMls, tsKeyPackages, type TsKeyPackage } from './tsmls
 import {
   Budget,
   guarded,
+  ignoreStoppedBranches,
   SUITE_NAME,
   tsCiphersuite,
   type TsProviderName,
@@ -178,6 +179,7 @@ async function main(): Promise<void> {
     return;
   }
   const { quick, json } = options;
+  ignoreStoppedBranches();
   const timing: Timing = {
     repeatBudgetMs: quick ? 0 : 1500,
     maxRuns: quick ? 1 : 7,

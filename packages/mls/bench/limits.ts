@@ -153,6 +153,9 @@ const MESSAGE_KEYS: Work = { hmac: 5 };
 export const ENCRYPT_MESSAGE: Work = plus(MESSAGE_KEYS, { sign: 1, aead1KiB: 1, aeadSmall: 1 });
 /** Decrypting one: open the sender data and the content, verify. */
 export const DECRYPT_MESSAGE: Work = plus(MESSAGE_KEYS, { verify: 1, aead1KiB: 1, aeadSmall: 1 });
+/** The same for a short text message (content under 64 B after padding). */
+export const ENCRYPT_SHORT_MESSAGE: Work = plus(MESSAGE_KEYS, { sign: 1, aeadSmall: 2 });
+export const DECRYPT_SHORT_MESSAGE: Work = plus(MESSAGE_KEYS, { verify: 1, aeadSmall: 2 });
 
 export interface CommitFacts {
   /** Nodes of the UpdatePath (0 without a path). */

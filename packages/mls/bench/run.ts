@@ -122,6 +122,7 @@ export async function* runSide<S, K>(
             stoppedAfterSeconds: (performance.now() - start) / 1000,
           },
         });
+        await budget?.drain();
         return undefined;
       } finally {
         budget?.stop();
@@ -250,6 +251,7 @@ export async function* runSide<S, K>(
         progress: `${built2.members} of ${n} members in`,
       },
     });
+    await budget?.drain();
   } finally {
     budget?.stop();
   }

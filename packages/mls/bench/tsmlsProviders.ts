@@ -107,6 +107,17 @@ export class BudgetExceeded extends Error {
   }
 }
 
+/**
+ * Ignores the rejections of ts-mls's parallel branches that a stopped operation leaves behind
+ * (nothing awaits them once the first has failed); any other unhandled rejection still ends the
+ * process.
+ */
+export function ignoreStoppedBranches(): void {
+  process.on('unhandledRejection', (reason) => {
+    if (!(reason instanceof BudgetExceeded)) throw reason;
+  });
+}
+
 /** A deadline that guarded providers check; `Infinity` while nothing is being timed. */
 export class Budget {
   private deadline = Infinity;
@@ -120,6 +131,16 @@ export class Budget {
 
   stop(): void {
     this.deadline = Infinity;
+  }
+
+  /**
+   * After an operation was stopped: ts-mls runs some work in parallel branches, which carry on
+   * after the first one failed. With the deadline in the past their next primitive call fails
+   * too; this waits a moment for them to end, so they do not run into the next measurement.
+   */
+  async drain(): Promise<void> {
+    this.deadline = -Infinity;
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   check(): void {
