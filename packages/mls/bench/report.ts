@@ -56,7 +56,7 @@ export function rowsFor(size: SizeResult, libraries: Library[]): Row[] {
     }
     for (const lib of others) {
       const theirs = valueOf(results[lib.key]);
-      if (mine === undefined || theirs === undefined) continue;
+      if (mine === undefined || theirs === undefined || op.noRatio) continue;
       row.ratios[lib.key] =
         op.unit === 'ms' ? theirs / mine : op.unit === 'msg/s' ? mine / theirs : mine / theirs;
     }
