@@ -69,6 +69,7 @@ export function buildFullTree(
     }),
   );
 
+  // Every leaf commits at most once, so its keys are still those it joined with.
   const commit = (epoch: GroupState, leaf: number) => {
     const own = keys.get(leaf)!;
     const view: GroupState = {
@@ -79,10 +80,6 @@ export function buildFullTree(
     };
     const made = createCommit(view, { forcePath: true });
     onCommit?.(leaf, made);
-    keys.set(leaf, {
-      signaturePrivateKey: own.signaturePrivateKey,
-      leafKeyPair: made.pending.privateKeys.get(math.leafToNode(leaf))!,
-    });
     return made;
   };
 

@@ -87,20 +87,21 @@ const TS_NAMES: Record<TsProviderName, string> = {
   default: 'ts-mls default',
 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/** Sides of different state types, driven alike. */
 type AnySide = Side<any, any>;
 
-/** ts-mls KeyPackages for one size, made once on node:crypto and shared by both providers. */
+/**
+ * ts-mls KeyPackages for one size, made once on node:crypto and shared by both providers (they
+ * are plain bytes either way); only the latest size's are kept.
+ */
 function sharedTsKeyPackages(): (count: number, tag: string) => Promise<TsKeyPackage[]> {
-  const made = new Map<string, Promise<TsKeyPackage[]>>();
-  return async (count, tag) => {
+  let latest: { key: string; made: Promise<TsKeyPackage[]> } | undefined;
+  return (count, tag) => {
     const key = `${tag}/${count}`;
-    if (!made.has(key))
-      made.set(
-        key,
-        tsCiphersuite('node').then((cs) => tsKeyPackages(cs, count, tag)),
-      );
-    return made.get(key)!;
+    if (latest?.key !== key) {
+      latest = { key, made: tsCiphersuite('node').then((cs) => tsKeyPackages(cs, count, tag)) };
+    }
+    return latest.made;
   };
 }
 

@@ -57,8 +57,8 @@ export function rowsFor(size: SizeResult, libraries: Library[]): Row[] {
     for (const lib of others) {
       const theirs = valueOf(results[lib.key]);
       if (mine === undefined || theirs === undefined || op.noRatio) continue;
-      row.ratios[lib.key] =
-        op.unit === 'ms' ? theirs / mine : op.unit === 'msg/s' ? mine / theirs : mine / theirs;
+      // Times: theirs over ours. Rates and sizes: ours over theirs.
+      row.ratios[lib.key] = op.unit === 'ms' ? theirs / mine : mine / theirs;
     }
     return row;
   });

@@ -83,7 +83,7 @@ export interface Side<S, K> {
   decryptMany(state: S, messages: Uint8Array[]): Promise<S>;
   /**
    * Committer (leaf N−1) and observer (leaf 0) of an N-member group with a full tree, made by
-   * real commits, from the sparse group's creator state and KeyPackages (see groups.ts for which
+   * real commits, from the sparse group's creator state and KeyPackages (see run.ts for which
    * is where). `progress.members` says how far it got if stopped.
    */
   fullTree(creator: S, kps: K[], n: number, progress: { members: number }): Promise<FullTreeOf<S>>;
