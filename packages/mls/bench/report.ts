@@ -64,7 +64,7 @@ export function rowsFor(size: SizeResult, libraries: Library[]): Row[] {
   });
 }
 
-export function formatValue(unit: Unit, v: number): string {
+function formatValue(unit: Unit, v: number): string {
   if (unit === 'ms') {
     if (v >= 10_000) return `${(v / 1000).toFixed(1)} s`;
     if (v >= 1000) return `${(v / 1000).toFixed(2)} s`;

@@ -42,8 +42,8 @@ import {
 import { decodeMlsMessage, encodeMlsMessage } from 'ts-mls';
 import type { Budget } from './tsmlsProviders.js';
 
-export const SUITE = cipherSuite(1, nodeCrypto);
-export const NOW = BigInt(Math.floor(Date.now() / 1000));
+const SUITE = cipherSuite(1, nodeCrypto);
+const NOW = BigInt(Math.floor(Date.now() / 1000));
 
 /** A commit as sent: wire bytes. */
 export interface Committed<S> {
