@@ -1,6 +1,6 @@
 /**
- * `npm run bench:backup`: what a key backup costs. For groups of 100 and 1000 members, 100
- * epochs each, it reports the bytes the server stores (session ids and their KeyBackupData
+ * `npm run bench:backup`: what a key backup costs. For groups of 100 and 1000 members (`--sizes`),
+ * 100 epochs each (`--epochs`), it reports the bytes the server stores (session ids and their KeyBackupData
  * JSON) with and without member-set deduplication, and how fast epochs are backed up and
  * restored. Every restored epoch is checked by decrypting a message sent in it.
  *
@@ -8,6 +8,7 @@
  * changes), removing one member and adding a new one (another leaf changes). That is about the
  * most churn a large room sees per epoch; quieter epochs deduplicate better.
  */
+import { parseArgs } from 'node:util';
 import {
   basicCredential,
   cipherSuite,
@@ -30,7 +31,48 @@ import {
   type EpochCreator,
 } from '../src/index.js';
 
-const EPOCHS = 100;
+const USAGE = `npm run bench:backup -- [options]
+
+Bytes a key backup stores for a history of epochs, with and without member-set deduplication,
+and how fast epochs are backed up and restored (each restored epoch checked by decrypting).
+
+  --sizes <list>     group sizes, comma-separated, each ≥ 2 (100,1000)
+  --epochs <n>       epochs of history per group, ≥ 2 (100)
+  --json             one JSON object instead of the tables
+  --help             this text
+`;
+
+function readOptions(): { sizes: number[]; epochs: number; json: boolean } | 'help' {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string' },
+      epochs: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return 'help';
+  const sizes = (values.sizes ?? '100,1000').split(',').map((v) => Number(v.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 2)) {
+    throw new Error(`--sizes wants integers ≥ 2, not "${values.sizes}"`);
+  }
+  const epochs = Number(values.epochs ?? 100);
+  if (!Number.isInteger(epochs) || epochs < 2) throw new Error('--epochs wants an integer ≥ 2');
+  return { sizes, epochs, json: values.json ?? false };
+}
+
+let options: ReturnType<typeof readOptions>;
+try {
+  options = readOptions();
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (options === 'help') {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const EPOCHS = options.epochs;
 const ROOM_ID = '!bench:example.org';
 const suite = cipherSuite(1, nodeCrypto);
 const now = BigInt(Math.floor(Date.now() / 1000));
@@ -134,7 +176,8 @@ function run(key: BackupKey, epochs: Epoch[], dedupe: boolean, membersPerSet?: n
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
 const kb = (bytes: number) => `${(bytes / 1e3).toFixed(1)} kB`;
-const rate = (count: number, seconds: number) => `${Math.round(count / seconds)}/s`;
+const rate = (count: number, seconds: number) => Math.round(count / seconds);
+const laterEpochBytes = (r: Result) => (r.bytes - r.firstEpochBytes) / (EPOCHS - 1);
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -142,64 +185,96 @@ function table(rows: string[][]): void {
 }
 
 const { key } = createBackup();
-console.log(`Key backup (MSC4038): ${EPOCHS} epochs per group, cipher suite 1.`);
-console.log('Each epoch: a commit with a path, one member removed and one added.');
-console.log('Bytes: session ids and KeyBackupData JSON as the server stores them.');
-console.log(
-  'Backup: export, split, seal, JSON. Restore: JSON.parse, open, check, build readers.\n',
-);
+const log = (line: string) => {
+  if (!options.json) console.log(line);
+};
+log(`Key backup (MSC4038): ${EPOCHS} epochs per group, cipher suite 1.`);
+log('Each epoch: a commit with a path, one member removed and one added.');
+log('Bytes: session ids and KeyBackupData JSON as the server stores them.');
+log('Backup: export, split, seal, JSON. Restore: JSON.parse, open, check, build readers.\n');
 
 const histories = new Map<number, Epoch[]>();
-const rows = [
-  [
-    'members',
-    'dedupe',
-    'entries',
-    'stored',
-    'first epoch',
-    'later epochs',
-    'backup epochs/s',
-    'backup entries/s',
-    'restore epochs/s',
-    'restore entries/s',
-  ],
-];
-for (const size of [100, 1000]) {
+const results: { members: number; dedupe: boolean; result: Result }[] = [];
+for (const size of options.sizes) {
   const built = performance.now();
   const epochs = history(size);
   histories.set(size, epochs);
+  log(`(${size}-member history built in ${((performance.now() - built) / 1000).toFixed(1)} s)`);
+  for (const dedupe of [false, true])
+    results.push({ members: size, dedupe, result: run(key, epochs, dedupe) });
+}
+
+// Leaves per member set, on the largest group.
+const largest = Math.max(...options.sizes);
+const sweep = [4, 8, 16, 32, 64, 128].map((perSet) => ({
+  perSet,
+  result: run(key, histories.get(largest)!, true, perSet),
+}));
+
+if (options.json) {
+  const figures = (r: Result) => ({
+    entries: r.entries,
+    bytes: r.bytes,
+    firstEpochBytes: r.firstEpochBytes,
+    laterEpochBytes: Math.round(laterEpochBytes(r)),
+    backupEpochsPerSecond: rate(EPOCHS, r.backupSeconds),
+    backupEntriesPerSecond: rate(r.entries, r.backupSeconds),
+    restoreEpochsPerSecond: rate(EPOCHS, r.restoreSeconds),
+    restoreEntriesPerSecond: rate(r.entries, r.restoreSeconds),
+    memberSetsFetched: r.memberSetsFetched,
+  });
   console.log(
-    `(${size}-member history built in ${((performance.now() - built) / 1000).toFixed(1)} s)`,
+    JSON.stringify({
+      node: process.version,
+      epochs: EPOCHS,
+      groups: results.map(({ members, dedupe, result }) => ({
+        members,
+        dedupe,
+        ...figures(result),
+      })),
+      membersPerSet: {
+        members: largest,
+        sweep: sweep.map(({ perSet, result }) => ({ perSet, ...figures(result) })),
+      },
+    }),
   );
-  for (const dedupe of [false, true]) {
-    const r = run(key, epochs, dedupe);
-    rows.push([
-      String(size),
+} else {
+  console.log();
+  table([
+    [
+      'members',
+      'dedupe',
+      'entries',
+      'stored',
+      'first epoch',
+      'later epochs',
+      'backup epochs/s',
+      'backup entries/s',
+      'restore epochs/s',
+      'restore entries/s',
+    ],
+    ...results.map(({ members, dedupe, result: r }) => [
+      String(members),
       dedupe ? 'yes' : 'no',
       String(r.entries),
       mb(r.bytes),
       kb(r.firstEpochBytes),
-      kb((r.bytes - r.firstEpochBytes) / (EPOCHS - 1)) + ' each',
-      rate(EPOCHS, r.backupSeconds),
-      rate(r.entries, r.backupSeconds),
-      rate(EPOCHS, r.restoreSeconds),
-      rate(r.entries, r.restoreSeconds),
-    ]);
-  }
-}
-console.log();
-table(rows);
-
-console.log('\nLeaves per member set, 1000 members (the default is 16):');
-const sweep = [['per set', 'entries', 'stored', 'later epochs', 'restore epochs/s']];
-for (const perSet of [4, 8, 16, 32, 64, 128]) {
-  const r = run(key, histories.get(1000)!, true, perSet);
-  sweep.push([
-    String(perSet),
-    String(r.entries),
-    mb(r.bytes),
-    kb((r.bytes - r.firstEpochBytes) / (EPOCHS - 1)) + ' each',
-    rate(EPOCHS, r.restoreSeconds),
+      kb(laterEpochBytes(r)) + ' each',
+      `${rate(EPOCHS, r.backupSeconds)}/s`,
+      `${rate(r.entries, r.backupSeconds)}/s`,
+      `${rate(EPOCHS, r.restoreSeconds)}/s`,
+      `${rate(r.entries, r.restoreSeconds)}/s`,
+    ]),
+  ]);
+  console.log(`\nLeaves per member set, ${largest} members (the default is 16):`);
+  table([
+    ['per set', 'entries', 'stored', 'later epochs', 'restore epochs/s'],
+    ...sweep.map(({ perSet, result: r }) => [
+      String(perSet),
+      String(r.entries),
+      mb(r.bytes),
+      kb(laterEpochBytes(r)) + ' each',
+      `${rate(EPOCHS, r.restoreSeconds)}/s`,
+    ]),
   ]);
 }
-table(sweep);
