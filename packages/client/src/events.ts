@@ -24,6 +24,11 @@ export interface ClientEvents {
     content: Record<string, unknown>;
     epoch: EpochId;
     source: MessageSource;
+    /**
+     * When it was sent (ms since 1970): the server's `origin_server_ts`, or the local time for
+     * this device's own message, read as it is sent. Absent when the server gave none.
+     */
+    ts?: number;
   };
   /** An encrypted message this device cannot read, and why (`code` is stable). */
   decryptionFailure: {

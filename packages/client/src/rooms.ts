@@ -269,9 +269,14 @@ export class Room {
     return this.intake.retryWaiting();
   }
 
-  /** This device's own event, read as the server will deliver it. */
+  /** This device's own event, read as the server will deliver it (stamped with the local time). */
   private deliverOwn(eventId: string, content: RoomEventContent): void {
-    const event = { event_id: eventId, type: ROOM_EVENT_TYPE, sender: this.ctx.device.userId };
+    const event = {
+      event_id: eventId,
+      type: ROOM_EVENT_TYPE,
+      sender: this.ctx.device.userId,
+      origin_server_ts: Date.now(),
+    };
     this.intake.deliver({ ...event, content: { ...content } }, 'live');
   }
 

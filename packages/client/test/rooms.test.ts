@@ -59,6 +59,17 @@ describe('rooms', () => {
     );
     assert.deepEqual(alice.client.room(roomId)!.metadata, { name: 'Plans', topic: 'more secret' });
     assert.ok(alice.seen.metadata!.some((m) => m.topic === 'more secret'));
+    // Messages carry when they were sent: the server's time, or the sender's own clock for the
+    // sender's own message, which it reads as it sends.
+    const before = Date.now();
+    const eventId = await alice.client.sendText(roomId, 'what time is it');
+    const after = Date.now();
+    await until('bob reads it', () => bob.messages.some((m) => m.eventId === eventId));
+    const sent = await bob.client.http.getEvent(roomId, eventId);
+    assert.equal(typeof sent.origin_server_ts, 'number');
+    assert.equal(bob.messages.find((m) => m.eventId === eventId)!.ts, sent.origin_server_ts);
+    const own = alice.messages.find((m) => m.eventId === eventId)!.ts!;
+    assert.ok(own >= before && own <= after, `alice's own copy is stamped when sent (${own})`);
     const state = await alice.client.http.roomState(roomId);
     assert.ok(!state.some((e) => e.type === 'm.room.name' || e.type === 'm.room.topic'));
     assert.ok(!JSON.stringify(state).includes('secret'));
