@@ -9,12 +9,19 @@ import type { ClientEvents, Emitter, MessageSource } from './events.js';
 import type { ClientEvent } from './clientEvent.js';
 import { isCommit } from './timeline.js';
 
-/** Event senders remembered for failure reports about events that waited in the queue. */
+/** Events remembered for reports about events that waited in the queue. */
 const MAX_SENDERS = 10_000;
 
+/** What is remembered of an event until its outcome is told. */
+interface Arrival {
+  readonly sender: string;
+  readonly commit: boolean;
+  readonly ts: number | undefined;
+}
+
 export class OutcomeReporter {
-  /** Senders of events, and whether each is a commit, for reports on events that waited. */
-  private readonly senders = new Map<string, { sender: string; commit: boolean }>();
+  /** Sender, kind and time of events, for reports on events that waited. */
+  private readonly senders = new Map<string, Arrival>();
   /** Failures reported (`eventId code`), so that an event tried again is not reported twice. */
   private readonly told = new Set<string>();
 
