@@ -57,8 +57,19 @@ export interface ClientEvents {
    * after it lost track of the group, or another one, whose request this device will honour.
    */
   rejoin: { roomId: string; device: string; mine: boolean };
-  /** A Matrix membership change in a room (join, invite, leave, ban). */
-  membership: { roomId: string; userId: string; membership: string; eventId: string };
+  /**
+   * A Matrix membership change in a room (join, invite, leave, ban). `sender` made it: the user
+   * themselves (a join, or leaving), or another member (an invite, a kick, a ban), who may give
+   * a `reason`.
+   */
+  membership: {
+    roomId: string;
+    userId: string;
+    membership: string;
+    eventId: string;
+    sender: string;
+    reason?: string;
+  };
   /** This user was invited to a room. */
   invite: { roomId: string; inviter: string | undefined };
   /** A commit was applied: a new epoch. */

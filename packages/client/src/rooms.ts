@@ -142,6 +142,11 @@ export class Room {
     return this.state.record.members[userId];
   }
 
+  /** The display name a member gave themselves, if any (from their member event). */
+  displayName(userId: string): string | undefined {
+    return this.state.record.names?.[userId];
+  }
+
   /** The tips of the group's epoch graph. */
   tips(): EpochId[] {
     return this.group?.tips().map((t) => t.id) ?? [];

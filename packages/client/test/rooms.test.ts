@@ -81,7 +81,10 @@ describe('rooms', () => {
     const carol = devices.add(await register(server.url, 'kick-carol'));
     for (const d of [alice, bob, carol]) d.client.start();
     const roomId = await roomWith(alice, [bob, carol]);
-    await alice.client.kick(roomId, bob.client.userId);
+    // Members are known by the display names of their member events (the localpart, until
+    // they choose another).
+    assert.equal(carol.client.room(roomId)!.displayName(bob.client.userId), 'kick-bob');
+    await alice.client.kick(roomId, bob.client.userId, 'bye bob');
     await until(
       'bob’s device removed',
       () =>
@@ -89,6 +92,22 @@ describe('rooms', () => {
         !membersOf(roomId, alice).includes(bob.client.identity),
     );
     await until('bob forgets the room', () => bob.client.room(roomId) === undefined);
+    // Everyone is told who removed bob, and why; bob too, before his device forgets the room.
+    for (const d of [bob, carol]) {
+      const kick = d.seen.membership!.find(
+        (m) => m.userId === bob.client.userId && m.membership === 'leave',
+      );
+      assert.deepEqual(
+        kick && { sender: kick.sender, reason: kick.reason },
+        { sender: alice.client.userId, reason: 'bye bob' },
+        `${d.name} is told who kicked bob`,
+      );
+    }
+    const join = carol.seen.membership!.find(
+      (m) => m.userId === carol.client.userId && m.membership === 'join',
+    );
+    assert.equal(join?.sender, carol.client.userId, 'a join is made by the user who joins');
+    assert.equal(join?.reason, undefined);
     assert.equal(bob.client.store.group(roomId), undefined, 'its group is deleted from the store');
     await alice.client.sendText(roomId, 'without bob');
     await until('carol reads it', () => carol.bodies(roomId).includes('without bob'));
