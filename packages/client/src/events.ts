@@ -97,8 +97,22 @@ export interface ClientEvents {
   welcome: { roomId: string; sender: string; epoch: EpochId };
   /** A commit removed this device from a branch of the room's group. */
   removed: { roomId: string; eventId: string; epoch: EpochId };
-  /** The room's name or topic (kept in the group context) changed. */
-  metadata: { roomId: string; name?: string; topic?: string };
+  /**
+   * The room's name or topic (kept in the group context) changed; `by` (`userId|deviceId`)
+   * made the change, when this device can tell (not for changes from before it joined).
+   */
+  metadata: { roomId: string; name?: string; topic?: string; by?: string };
+  /**
+   * A name or topic change of this device lost to another device's change of the same field,
+   * made at the same time (on another branch of a fork): `value`, set by `by`, stands.
+   */
+  metadataReplaced: {
+    roomId: string;
+    field: 'name' | 'topic';
+    mine: string | undefined;
+    value: string | undefined;
+    by: string | undefined;
+  };
   /** Commit events were fetched to fill an unknown epoch's chain. */
   backfill: { roomId: string; fetched: number };
   /** Sealed epochs were uploaded to the key backup. */

@@ -21,7 +21,12 @@ export interface RoomRecord {
    * Metadata this device set, and the epoch its commit created: if that commit ends up on a
    * branch that a resolution merged away, the change is made again (roomMetadata.ts).
    */
-  metadataIntent?: { epoch: string; metadata: GroupMetadata };
+  metadataIntent?: {
+    epoch: string;
+    metadata: GroupMetadata;
+    /** The metadata the change was made on (absent in records of older versions). */
+    from?: GroupMetadata;
+  };
   /** Rejoin requests of other devices (rejoin.ts). */
   rejoins?: RejoinRecord;
 }

@@ -300,8 +300,13 @@ export class Room {
     const current = state.currentNode();
     const update = current ? followMetadata(state.record, group, current) : { changed: false };
     if (update.changed) state.save();
-    if (update.metadata)
-      this.ctx.events.emit('metadata', { roomId: this.roomId, ...update.metadata });
+    const { roomId } = this;
+    if (update.metadata) {
+      const by = update.by !== undefined ? { by: update.by } : {};
+      this.ctx.events.emit('metadata', { roomId, ...update.metadata, ...by });
+    }
+    for (const r of update.replaced ?? [])
+      this.ctx.events.emit('metadataReplaced', { roomId, ...r });
     this.schedule();
   }
 

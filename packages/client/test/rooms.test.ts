@@ -75,6 +75,56 @@ describe('rooms', () => {
     assert.ok(!JSON.stringify(state).includes('secret'));
   });
 
+  test('two topic changes made at once: one stands everywhere, its maker is named, the other is told', async () => {
+    const alice = devices.add(await register(server.url, 'clash-alice'));
+    const bob = devices.add(await register(server.url, 'clash-bob'));
+    alice.client.start();
+    bob.client.start();
+    const roomId = await roomWith(alice, [bob], 'Clash');
+    // Neither sees the other's commit before making its own: the room forks.
+    await alice.client.stop();
+    await bob.client.stop();
+    await Promise.all([
+      alice.client.setRoomMetadata(roomId, { topic: 'apples' }),
+      bob.client.setRoomMetadata(roomId, { name: 'Orchard', topic: 'pears' }),
+    ]);
+    alice.client.start();
+    bob.client.start();
+    await until(
+      'one tip and one topic',
+      () =>
+        converged(roomId, [alice, bob]) &&
+        alice.client.room(roomId)!.metadata.topic === bob.client.room(roomId)!.metadata.topic &&
+        (alice.seen.metadataReplaced ?? []).length + (bob.seen.metadataReplaced ?? []).length > 0,
+    );
+    const topic = alice.client.room(roomId)!.metadata.topic;
+    const [winner, loser] = topic === 'apples' ? [alice, bob] : [bob, alice];
+    assert.deepEqual(
+      (loser.seen.metadataReplaced ?? []).map((r) => ({ ...r, roomId: undefined })),
+      [
+        {
+          roomId: undefined,
+          field: 'topic',
+          mine: loser === alice ? 'apples' : 'pears',
+          value: topic,
+          by: winner.client.identity,
+        },
+      ],
+      `${loser.name}'s topic was replaced by ${winner.name}'s`,
+    );
+    assert.equal(winner.seen.metadataReplaced, undefined, 'the winner lost nothing');
+    // The name only bob changed is not lost, whichever branch won.
+    await until('the name holds on both', () =>
+      [alice, bob].every((d) => d.client.room(roomId)!.metadata.name === 'Orchard'),
+    );
+    assert.equal(alice.client.room(roomId)!.metadata.topic, topic, 'the topic was not made again');
+    const told = alice.seen.metadata!.filter((m) => m.name === 'Orchard' || m.topic === 'pears');
+    assert.ok(
+      told.every((m) => m.by === bob.client.identity),
+      `alice is told bob made his changes: ${JSON.stringify(told)}`,
+    );
+  });
+
   test('a kicked user’s devices are removed from the group and it forgets the room', async () => {
     const alice = devices.add(await register(server.url, 'kick-alice'));
     const bob = devices.add(await register(server.url, 'kick-bob'));
