@@ -176,6 +176,12 @@ describe('trellis chat in a terminal', { timeout: 30 * 60_000 }, () => {
   });
 
   test('a restore shows the messages with the times they were sent', async () => {
+    // What was sent before this device joined cannot be read here: /history says so, once.
+    alice2.type('/history 10');
+    await alice2.waitFor(
+      /3 older messages cannot be read on this device: .*\/restore reads them/,
+      'the unreadable history pointed out',
+    );
     // Meaningful only if now is not the time the message was sent.
     assert.notEqual(clock(new Date()), firstSent);
     alice2.type('/restore');

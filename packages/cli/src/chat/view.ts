@@ -80,7 +80,7 @@ export class ChatView {
     message: StoredMessage | (Omit<StoredMessage, 'source'> & { source: ShownMessage['source'] }),
   ): void {
     const room = this.elsewhere(message.roomId);
-    if (room !== undefined && message.source === 'live') {
+    if (room !== undefined && message.source === 'live' && message.sender !== this.client.userId) {
       this.unread.set(message.roomId, this.unreadIn(message.roomId) + 1);
     }
     this.terminal.print(
