@@ -16,7 +16,8 @@ export function describeError(error: unknown, action: string, target?: string): 
   return `Could not ${action}: ${reasonAndAdvice(error, target)}`;
 }
 
-function reasonAndAdvice(error: unknown, target: string | undefined): string {
+/** What went wrong, and what to do about it, as a sentence (after "Could not …: "). */
+export function reasonAndAdvice(error: unknown, target?: string): string {
   if (!(error instanceof ClientError)) return `${shortReason(error)}.`;
   switch (error.code) {
     case 'NETWORK':

@@ -7,7 +7,8 @@
 import { ClientError, type Client, type ClientEvents, type GroupMetadata } from '@trellis/client';
 import { deviceOf } from '@trellis/dmls';
 import type { ChatStore } from './chatStore.js';
-import type { ConnectionWatch } from './connection.js';
+import { isUnreachable, type ConnectionWatch } from './connection.js';
+import { describeError, reasonAndAdvice } from './errors.js';
 import type { History } from './history.js';
 import type { JoinWait } from './joinWait.js';
 import {
@@ -29,7 +30,7 @@ import {
   describeWelcome,
 } from './notices.js';
 import { inviteNumber, ownDevices } from './roomState.js';
-import { roomLabel, shortReason } from './text.js';
+import { roomLabel } from './text.js';
 import type { ChatView } from './view.js';
 
 /** The SDK's code for a message that came before this device was in the room's group. */
@@ -58,6 +59,8 @@ export class EventFeed {
   /** Name and topic of each room as last told. */
   private readonly metadata = new Map<string, GroupMetadata>();
   private readonly off: (() => void)[] = [];
+  /** A sync failed for another reason than an absent server, and that was said. */
+  private syncTrouble = false;
 
   constructor(private readonly host: FeedHost) {
     this.knownOwn = ownDevices(host.client);
@@ -115,13 +118,22 @@ export class EventFeed {
     });
     on('metadataReplaced', (e) => view.warning(describeReplaced(e, name(e.roomId)), e.roomId));
     on('backfill', (e) => joinWait.fetched(e.roomId, e.fetched));
-    on('syncError', (e) => connection.lost(e.error));
-    on('sync', () => connection.answered());
+    on('syncError', (e) => {
+      if (isUnreachable(e.error)) return connection.lost(e.error);
+      // The server answers, but not with what syncing needs: said once until a sync succeeds.
+      if (this.syncTrouble) return;
+      this.syncTrouble = true;
+      view.notice(`${describeError(e.error, 'sync with the server')} The chat keeps trying.`);
+    });
+    on('sync', () => {
+      this.syncTrouble = false;
+      connection.answered();
+    });
     on('loggedOut', (e) => view.notice(describeLoggedOut(e)));
     on('error', (e) => {
       if (e.error instanceof ClientError && e.error.code === 'STOPPED') return;
       view.notice(
-        `something failed in the background (${e.context}): ${shortReason(e.error)}. The client carries on.`,
+        `something failed in the background (${e.context}): ${reasonAndAdvice(e.error)} The client carries on.`,
       );
     });
   }
