@@ -37,7 +37,13 @@ export async function connect(options: ChatOptions, terminal: Terminal): Promise
     retry: { maxDelayMs: 5_000 },
     onRetry: (info: RetryInfo) => {
       if (info.attempt === 1 && !info.path.includes('/sync')) {
-        terminal.print(`The server does not answer (${info.method} ${info.path}); trying again…`);
+        const why =
+          info.error.code === 'NETWORK'
+            ? 'The server does not answer'
+            : info.error.status === 429
+              ? 'The server asks to slow down'
+              : `The server has trouble (HTTP ${info.error.status ?? 'error'})`;
+        terminal.print(`${why}; trying again…`);
       }
     },
   };
