@@ -1,18 +1,21 @@
 /**
  * What the chat keeps and does on its own, without a server: the transcript and the outbox in
  * the store, the order and fate of messages sent through the outbox, the watch that says when
- * the server is back, and /history's walk back through a room's timeline.
+ * the server is back, /history's walk back through a room's timeline, and unread counts.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ClientError } from '@trellis/client';
+import { ClientError, type Client } from '@trellis/client';
 import { ChatStore, type PendingMessage, type StoredMessage } from '../src/chat/chatStore.js';
 import { ConnectionWatch } from '../src/chat/connection.js';
 import { History, type TimelinePage } from '../src/chat/history.js';
 import { Outbox } from '../src/chat/outbox.js';
+import { createStyle } from '../src/chat/style.js';
+import type { Terminal } from '../src/chat/terminal.js';
+import { ChatView } from '../src/chat/view.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trellis-chat-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -250,5 +253,43 @@ describe('/history', () => {
     assert.ok(!said.slice(2).some((s) => /cannot be read/.test(s)), 'said once');
     assert.deepEqual(asked, [undefined, '4', '1'], 'each page fetched once');
     store.close();
+  });
+});
+
+describe('unread counts', () => {
+  test('messages from others in another room are unread there until it is the current one', () => {
+    const rooms = new Map(
+      ['!a', '!b'].map((roomId) => [
+        roomId,
+        {
+          roomId,
+          membership: 'join',
+          metadata: { name: roomId === '!a' ? 'A' : 'B' },
+          displayName: () => undefined,
+          joinedUsers: () => ['@me:x', '@bob:x'],
+          current: () => undefined,
+        },
+      ]),
+    );
+    const client = { userId: '@me:x', room: (id: string) => rooms.get(id) } as unknown as Client;
+    const printed: string[] = [];
+    const terminal = {
+      print: (lines: string | string[]) => printed.push(...[lines].flat()),
+      setPrompt: () => {},
+    } as unknown as Terminal;
+    const view = new ChatView(client, terminal, createStyle(false));
+    view.select('!a');
+    const from = (sender: string, roomId: string, source: 'live' | 'backup' = 'live') =>
+      view.message({ ...stored(`$${printed.length}`, 1000, roomId), sender, source });
+    from('@bob:x', '!b');
+    from('@bob:x', '!b');
+    from('@me:x', '!b');
+    from('@bob:x', '!b', 'backup');
+    from('@bob:x', '!a');
+    assert.equal(view.unreadIn('!b'), 2, 'live messages of others only');
+    assert.equal(view.unreadIn('!a'), 0, 'the current room has none');
+    assert.match(printed[0]!, / \[B\] bob: \$0$/, 'labelled with their room');
+    view.select('!b');
+    assert.equal(view.unreadIn('!b'), 0);
   });
 });

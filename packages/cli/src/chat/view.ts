@@ -12,6 +12,11 @@ import type { Style } from './style.js';
 import { roomLabel } from './text.js';
 import type { Terminal } from './terminal.js';
 
+/** A message to show: kept in the transcript, or typed here and waiting (`pending`). */
+export type ViewMessage = Omit<StoredMessage, 'source'> & {
+  readonly source: ShownMessage['source'];
+};
+
 /** A failure whose message is already the sentence to show. */
 export class NoticeError extends Error {}
 
@@ -76,9 +81,7 @@ export class ChatView {
   }
 
   /** A message; a live one of another room counts as unread there. */
-  message(
-    message: StoredMessage | (Omit<StoredMessage, 'source'> & { source: ShownMessage['source'] }),
-  ): void {
+  message(message: ViewMessage): void {
     const room = this.elsewhere(message.roomId);
     if (room !== undefined && message.source === 'live' && message.sender !== this.client.userId) {
       this.unread.set(message.roomId, this.unreadIn(message.roomId) + 1);
