@@ -8,6 +8,7 @@
  * - a second chat on alice's store is refused, naming the process that holds it;
  * - alice removes carol with a reason: everyone reads who did it and why, and carol's prompt no
  *   longer names the room;
+ * - alice is warned off a weak backup passphrase, and makes a backup with a recovery key;
  * - alice signs in on a second device: bob is told of it, and alice's first device warns her;
  * - the second device restores the history from the backup, with the times messages were sent
  *   (a mistyped recovery key is reported as such first);
@@ -157,6 +158,14 @@ describe('trellis chat in a terminal', { timeout: 30 * 60_000 }, () => {
   });
 
   test('a new device of alice is announced to bob, and stands out on alice’s other device', async () => {
+    // A weak passphrase is warned about, and the backup waits for a yes.
+    alice.type('/backup passphrase');
+    await alice.waitFor('Passphrase for the backup (not shown):', 'the passphrase prompt');
+    alice.type('hunter2');
+    await alice.waitFor('This passphrase is weak', 'the warning');
+    await alice.waitFor('Use it anyway? Type yes to go on:', 'the question');
+    alice.type('no');
+    await alice.waitFor('The backup was not started', 'no backup with a weak passphrase');
     alice.type('/backup');
     [, recoveryKey] = (await alice.match(/RECOVERY KEY.*\n\n {2}(\S[\w ]+\S)\n/, 'the key')) as [
       string,
