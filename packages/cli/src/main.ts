@@ -9,6 +9,7 @@ Usage:
   trellis chat [options]     chat from the terminal: rooms, messages, devices, backups
   trellis demo [options]     a scripted story on an embedded server: forks, resolution, backups
   trellis <command> --help   the command's options
+  trellis --version          the version of this trellis
 `;
 
 const [command, ...args] = process.argv.slice(2);
@@ -27,6 +28,13 @@ switch (command) {
   case 'demo': {
     const { demo } = await import('./demo/main.js');
     process.exitCode = await demo(args);
+    break;
+  }
+  case '--version':
+  case '-v':
+  case 'version': {
+    const { version } = await import('./version.js');
+    process.stdout.write(`trellis ${version()}\n`);
     break;
   }
   case undefined:

@@ -1,8 +1,16 @@
 /** The lines `trellis chat` reads, and its command-line options. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { defaultStoreName, parseChatArgs, UsageError } from '../src/chat/args.js';
-import { parseCommand } from '../src/chat/commands.js';
+import { DEFAULT_HISTORY, parseCommand } from '../src/chat/commands.js';
+
+const BIN = fileURLToPath(new URL('../bin/trellis.js', import.meta.url));
+const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 describe('chat commands', () => {
   test('plain lines are messages; // sends a line that starts with a slash', () => {
@@ -34,6 +42,26 @@ describe('chat commands', () => {
     assert.deepEqual(parseCommand('/quit'), { kind: 'quit' });
   });
 
+  test('/me, /history and /whois', () => {
+    assert.deepEqual(parseCommand('/me waves  at all'), { kind: 'me', text: 'waves  at all' });
+    assert.deepEqual(parseCommand('/history'), { kind: 'history', count: DEFAULT_HISTORY });
+    assert.deepEqual(parseCommand('/history 50'), { kind: 'history', count: 50 });
+    assert.deepEqual(parseCommand('/whois bob'), { kind: 'whois', user: 'bob' });
+    assert.deepEqual(parseCommand('/whois @bob:x'), { kind: 'whois', user: '@bob:x' });
+    for (const wrong of [
+      '/me',
+      '/history 0',
+      '/history -3',
+      '/history lots',
+      '/history 1001',
+      '/whois',
+      '/whois a b',
+    ]) {
+      assert.equal(parseCommand(wrong).kind, 'mistake', wrong);
+    }
+    assert.match((parseCommand('/history x') as { message: string }).message, /\/history N/);
+  });
+
   test('mistakes come back as sentences that say what to type', () => {
     assert.deepEqual(parseCommand('/frobnicate'), {
       kind: 'mistake',
@@ -45,6 +73,14 @@ describe('chat commands', () => {
     assert.equal(parseCommand('/room').kind, 'mistake');
     assert.equal(parseCommand('/name').kind, 'mistake');
     assert.equal(parseCommand('/backup now').kind, 'mistake');
+  });
+});
+
+describe('the trellis command', () => {
+  test('--version says the version', () => {
+    const out = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
+    assert.equal(out.status, 0);
+    assert.equal(out.stdout, `trellis ${PACKAGE.version}\n`);
   });
 });
 

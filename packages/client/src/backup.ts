@@ -14,6 +14,7 @@ import {
   backupEpoch,
   createBackup,
   decodeRecoveryKey,
+  parseBackupVersion,
   restoreRoom,
   roomKeysBody,
   unlockWithPassphrase,
@@ -224,14 +225,36 @@ export class KeyBackup {
   }
 }
 
-/** A recovery key, else a passphrase: recovery keys have a shape no passphrase is likely to. */
-function unlockSecret(info: unknown, secret: string): BackupKey {
+/**
+ * A recovery key, else a passphrase: recovery keys have a shape no passphrase is likely to. A
+ * secret that fails as a recovery key is tried as a passphrase only when the backup has one,
+ * and a secret shaped like a recovery key (a typo in one) that is not the passphrase either is
+ * reported as the mistyped recovery key it most likely is.
+ */
+export function unlockSecret(info: unknown, secret: string): BackupKey {
   try {
     return unlockWithRecoveryKey(info, secret);
   } catch (e) {
-    if (e instanceof BackupError && e.code.startsWith('RECOVERY_KEY_')) {
+    if (!(e instanceof BackupError && e.code.startsWith('RECOVERY_KEY_'))) throw e;
+    if (!parseBackupVersion(info).auth_data.passphrase) throw e;
+    try {
       return unlockWithPassphrase(info, secret);
+    } catch (p) {
+      if (p instanceof BackupError && p.code === 'WRONG_KEY' && likeRecoveryKey(secret, e)) {
+        throw e;
+      }
+      throw p;
     }
-    throw e;
   }
+}
+
+/** Characters of a recovery key, spaces left out: 35 bytes in base58. */
+const RECOVERY_KEY_CHARS = 48;
+
+/** Whether a secret refused as a recovery key looks like one with a typo in it. */
+function likeRecoveryKey(secret: string, refusal: BackupError): boolean {
+  if (refusal.code === 'RECOVERY_KEY_PARITY' || refusal.code === 'RECOVERY_KEY_PREFIX') return true;
+  // A character missing or added, or one that is not base58 (a 0 for an o): about the length.
+  const length = secret.replace(/\s+/g, '').length;
+  return Math.abs(length - RECOVERY_KEY_CHARS) <= 3 && /^[\w\s]+$/.test(secret);
 }

@@ -108,6 +108,7 @@ function readFromBackup(
       content: plaintext.content,
       epoch: parsed.epoch,
       source: 'backup',
+      ...(event.origin_server_ts !== undefined && { ts: event.origin_server_ts }),
     });
     return 'read';
   } catch (error) {

@@ -36,6 +36,8 @@ export class ClientError extends Error {
       readonly status?: number;
       /** Matrix `errcode` of a server answer. */
       readonly errcode?: string;
+      /** The server's own explanation (the `error` of its answer), for people. */
+      readonly serverError?: string;
       /** The server's `retry_after_ms`, for `M_LIMIT_EXCEEDED`. */
       readonly retryAfterMs?: number;
       readonly cause?: unknown;
@@ -50,6 +52,10 @@ export class ClientError extends Error {
 
   get errcode(): string | undefined {
     return this.details.errcode;
+  }
+
+  get serverError(): string | undefined {
+    return this.details.serverError;
   }
 }
 

@@ -24,6 +24,11 @@ export interface ClientEvents {
     content: Record<string, unknown>;
     epoch: EpochId;
     source: MessageSource;
+    /**
+     * When it was sent (ms since 1970): the server's `origin_server_ts`, or the local time for
+     * this device's own message, read as it is sent. Absent when the server gave none.
+     */
+    ts?: number;
   };
   /** An encrypted message this device cannot read, and why (`code` is stable). */
   decryptionFailure: {
@@ -52,8 +57,19 @@ export interface ClientEvents {
    * after it lost track of the group, or another one, whose request this device will honour.
    */
   rejoin: { roomId: string; device: string; mine: boolean };
-  /** A Matrix membership change in a room (join, invite, leave, ban). */
-  membership: { roomId: string; userId: string; membership: string; eventId: string };
+  /**
+   * A Matrix membership change in a room (join, invite, leave, ban). `sender` made it: the user
+   * themselves (a join, or leaving), or another member (an invite, a kick, a ban), who may give
+   * a `reason`.
+   */
+  membership: {
+    roomId: string;
+    userId: string;
+    membership: string;
+    eventId: string;
+    sender: string;
+    reason?: string;
+  };
   /** This user was invited to a room. */
   invite: { roomId: string; inviter: string | undefined };
   /** A commit was applied: a new epoch. */
@@ -81,8 +97,22 @@ export interface ClientEvents {
   welcome: { roomId: string; sender: string; epoch: EpochId };
   /** A commit removed this device from a branch of the room's group. */
   removed: { roomId: string; eventId: string; epoch: EpochId };
-  /** The room's name or topic (kept in the group context) changed. */
-  metadata: { roomId: string; name?: string; topic?: string };
+  /**
+   * The room's name or topic (kept in the group context) changed; `by` (`userId|deviceId`)
+   * made the change, when this device can tell (not for changes from before it joined).
+   */
+  metadata: { roomId: string; name?: string; topic?: string; by?: string };
+  /**
+   * A name or topic change of this device lost to another device's change of the same field,
+   * made at the same time (on another branch of a fork): `value`, set by `by`, stands.
+   */
+  metadataReplaced: {
+    roomId: string;
+    field: 'name' | 'topic';
+    mine: string | undefined;
+    value: string | undefined;
+    by: string | undefined;
+  };
   /** Commit events were fetched to fill an unknown epoch's chain. */
   backfill: { roomId: string; fetched: number };
   /** Sealed epochs were uploaded to the key backup. */

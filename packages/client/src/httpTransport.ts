@@ -153,8 +153,8 @@ export class HttpTransport {
       return json;
     }
     const errcode = isObject(json) && typeof json.errcode === 'string' ? json.errcode : undefined;
-    const message =
-      isObject(json) && typeof json.error === 'string' ? json.error : response.statusText;
+    const serverError = isObject(json) && typeof json.error === 'string' ? json.error : undefined;
+    const message = serverError ?? response.statusText;
     const retryAfter =
       isObject(json) && typeof json.retry_after_ms === 'number' ? json.retry_after_ms : undefined;
     const error = new ClientError(
@@ -163,6 +163,7 @@ export class HttpTransport {
       {
         status: response.status,
         ...(errcode && { errcode }),
+        ...(serverError !== undefined && { serverError }),
         ...(retryAfter !== undefined && { retryAfterMs: retryAfter }),
       },
     );

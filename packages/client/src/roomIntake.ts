@@ -47,7 +47,6 @@ export class RoomIntake {
     for (const event of events) {
       if (event.type === REJOIN_EVENT_TYPE) host.rejoins.collect(event, suite);
       if (event.type !== ROOM_EVENT_TYPE) continue;
-      this.outcomes.rememberSender(event);
       if (!host.currentGroup()) {
         // The commit that adds this device always comes before its Welcome: only messages
         // this device cannot read are worth a report.
@@ -94,6 +93,7 @@ export class RoomIntake {
   /** One event into the group; its outcomes (and those of events it unblocked) reported. */
   deliver(event: ClientEvent, source: MessageSource): void {
     const { host } = this;
+    this.outcomes.rememberSender(event);
     const group = host.currentGroup()!;
     try {
       const results = group.receive(
@@ -134,10 +134,7 @@ export class RoomIntake {
         maxBackfill: host.ctx.maxBackfill,
         unfetchable: this.unfetchable,
         currentGroup: () => host.currentGroup(),
-        deliver: (event) => {
-          this.outcomes.rememberSender(event);
-          this.deliver(event, 'backfill');
-        },
+        deliver: (event) => this.deliver(event, 'backfill'),
       },
       group,
     );

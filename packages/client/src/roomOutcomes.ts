@@ -1,19 +1,27 @@
 /**
  * Telling listeners what the group made of a room's events: messages, commits, resolutions,
- * removals, and failures. A failure names the event's sender, remembered when the event came in
- * (an event may wait in the dMLS queue for long), and is told once per event and reason.
+ * removals, and failures. A failure names the event's sender, and a message its time, both
+ * remembered when the event came in (an event may wait in the dMLS queue for long); a failure
+ * is told once per event and reason.
  */
 import { deviceOf, type Received } from '@trellis/dmls';
 import type { ClientEvents, Emitter, MessageSource } from './events.js';
 import type { ClientEvent } from './clientEvent.js';
 import { isCommit } from './timeline.js';
 
-/** Event senders remembered for failure reports about events that waited in the queue. */
+/** Events remembered for reports about events that waited in the queue. */
 const MAX_SENDERS = 10_000;
 
+/** What is remembered of an event until its outcome is told. */
+interface Arrival {
+  readonly sender: string;
+  readonly commit: boolean;
+  readonly ts: number | undefined;
+}
+
 export class OutcomeReporter {
-  /** Senders of events, and whether each is a commit, for reports on events that waited. */
-  private readonly senders = new Map<string, { sender: string; commit: boolean }>();
+  /** Sender, kind and time of events, for reports on events that waited. */
+  private readonly senders = new Map<string, Arrival>();
   /** Failures reported (`eventId code`), so that an event tried again is not reported twice. */
   private readonly told = new Set<string>();
 
@@ -23,7 +31,11 @@ export class OutcomeReporter {
   ) {}
 
   rememberSender(event: ClientEvent): void {
-    this.senders.set(event.event_id, { sender: event.sender, commit: isCommit(event.content) });
+    this.senders.set(event.event_id, {
+      sender: event.sender,
+      commit: isCommit(event.content),
+      ts: event.origin_server_ts,
+    });
     if (this.senders.size > MAX_SENDERS) this.senders.delete(this.senders.keys().next().value!);
   }
 
@@ -43,6 +55,7 @@ export class OutcomeReporter {
       switch (r.kind) {
         case 'message': {
           const sender = deviceOf(r.sender);
+          const ts = this.senders.get(r.eventId)?.ts;
           events.emit('message', {
             roomId,
             eventId: r.eventId,
@@ -52,6 +65,7 @@ export class OutcomeReporter {
             content: r.plaintext.content,
             epoch: r.epoch,
             source: from,
+            ...(ts !== undefined && { ts }),
           });
           break;
         }

@@ -16,7 +16,7 @@ import type { CipherSuiteId, KeyPackage } from '@trellis/mls';
 import { ClientError } from './errors.js';
 import { GroupStore } from './groupStore.js';
 import type { ClientEvent } from './clientEvent.js';
-import type { GroupMetadata } from './metadata.js';
+import { metadataOf, type GroupMetadata } from './metadata.js';
 import { RejoinRequests } from './rejoin.js';
 import type { CommitHost } from './roomCommits.js';
 import type { RoomContext } from './roomContext.js';
@@ -149,7 +149,11 @@ export class RoomState implements IntakeHost, CommitHost {
   }
 
   metadataSent(epoch: string, metadata: GroupMetadata): void {
-    this.record.metadataIntent = { epoch, metadata };
+    // What the change was made on: the metadata of the epoch the commit built on.
+    const baseKey = this.group?.epoch(epoch)?.base;
+    const base = baseKey === undefined ? undefined : this.group?.epoch(baseKey);
+    const from = base?.held.kind === 'full' ? metadataOf(base.held.state.context.extensions) : {};
+    this.record.metadataIntent = { epoch, metadata, from };
     this.save();
   }
 

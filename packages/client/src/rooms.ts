@@ -142,6 +142,11 @@ export class Room {
     return this.state.record.members[userId];
   }
 
+  /** The display name a member gave themselves, if any (from their member event). */
+  displayName(userId: string): string | undefined {
+    return this.state.record.names?.[userId];
+  }
+
   /** The tips of the group's epoch graph. */
   tips(): EpochId[] {
     return this.group?.tips().map((t) => t.id) ?? [];
@@ -269,9 +274,14 @@ export class Room {
     return this.intake.retryWaiting();
   }
 
-  /** This device's own event, read as the server will deliver it. */
+  /** This device's own event, read as the server will deliver it (stamped with the local time). */
   private deliverOwn(eventId: string, content: RoomEventContent): void {
-    const event = { event_id: eventId, type: ROOM_EVENT_TYPE, sender: this.ctx.device.userId };
+    const event = {
+      event_id: eventId,
+      type: ROOM_EVENT_TYPE,
+      sender: this.ctx.device.userId,
+      origin_server_ts: Date.now(),
+    };
     this.intake.deliver({ ...event, content: { ...content } }, 'live');
   }
 
@@ -290,8 +300,13 @@ export class Room {
     const current = state.currentNode();
     const update = current ? followMetadata(state.record, group, current) : { changed: false };
     if (update.changed) state.save();
-    if (update.metadata)
-      this.ctx.events.emit('metadata', { roomId: this.roomId, ...update.metadata });
+    const { roomId } = this;
+    if (update.metadata) {
+      const by = update.by !== undefined ? { by: update.by } : {};
+      this.ctx.events.emit('metadata', { roomId, ...update.metadata, ...by });
+    }
+    for (const r of update.replaced ?? [])
+      this.ctx.events.emit('metadataReplaced', { roomId, ...r });
     this.schedule();
   }
 

@@ -14,10 +14,14 @@
  * `synchronous = FULL` makes each committed transaction durable before the call returns: a
  * client killed right after a write finds it when restarted. A new file is created readable and
  * writable by its owner only.
+ *
+ * One process at a time: a file store is locked while it is open (storeLock.ts), and a second
+ * `SqliteStore` on the same file, in this process or another, throws `StoreLockedError`.
  */
 import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { SCHEMA, SCHEMA_VERSION } from './sqliteSchema.js';
+import { StoreLock } from './storeLock.js';
 import type {
   AccountRecord,
   BackupRecord,
@@ -27,8 +31,12 @@ import type {
   StoredGroup,
 } from './store.js';
 
+export { StoreLockedError, type LockHolder } from './storeLock.js';
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  /** Held from the constructor to `close`; none for an in-memory database. */
+  private readonly lock: StoreLock | undefined;
   /** Prepared once: preparing a statement costs more than running most of them. */
   private readonly statements = new Map<string, Database.Statement>();
   /** A write dropped epoch secrets and the WAL has not been checkpointed since. */
@@ -39,18 +47,15 @@ export class SqliteStore implements Store {
   constructor(readonly path: string) {
     // The file holds the device's private keys and epoch secrets: readable by its owner only.
     // SQLite gives the -wal and -shm files the database file's permissions.
-    if (path !== ':memory:' && !existsSync(path)) closeSync(openSync(path, 'wx', 0o600));
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('secure_delete = ON');
-    this.db.pragma('foreign_keys = ON');
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`${path}: store schema ${version} is newer than this client's`);
+    const inMemory = path === ':memory:';
+    this.lock = inMemory ? undefined : StoreLock.acquire(path);
+    try {
+      if (!inMemory && !existsSync(path)) closeSync(openSync(path, 'wx', 0o600));
+      this.db = openDatabase(path);
+    } catch (error) {
+      this.lock?.release();
+      throw error;
     }
-    this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
   private sql(text: string): Database.Statement {
@@ -289,6 +294,28 @@ export class SqliteStore implements Store {
 
   close(): void {
     if (this.db.open) this.db.close();
+    this.lock?.release();
+  }
+}
+
+/** The store's database, set up and at the current schema; refused if its schema is newer. */
+function openDatabase(path: string): Database.Database {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('secure_delete = ON');
+    db.pragma('foreign_keys = ON');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`${path}: store schema ${version} is newer than this client's`);
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
   }
 }
 

@@ -22,6 +22,7 @@ describe('HTTP', () => {
     assert.equal(error.code, 'HTTP');
     assert.equal(error.errcode, 'M_FORBIDDEN');
     assert.equal(error.status, 403);
+    assert.match(error.serverError ?? '', /password/i, 'the server’s own words, apart');
     assert.deepEqual(retries, []);
   });
 

@@ -256,6 +256,11 @@ describe('two users, three devices, one room, over HTTP', () => {
       'after A2 left',
     ]);
     assert.equal(report.messages, fromBackup.length);
+    // Each carries the time the server received it, not the time of the restore.
+    for (const m of b2.messages.filter((m) => m.source === 'backup')) {
+      const event = await b2.client.http.getEvent(roomId, m.eventId);
+      assert.equal(m.ts, event.origin_server_ts, `the time of ${String(m.content.body)}`);
+    }
     // Epochs before bob joined were never his: the backup has nothing for them.
     assert.ok(!b2.bodies(roomId).includes('before bob'));
     assert.ok(b2.failures.some((f) => f.code === 'NOT_IN_BACKUP'));

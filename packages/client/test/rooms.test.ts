@@ -59,9 +59,70 @@ describe('rooms', () => {
     );
     assert.deepEqual(alice.client.room(roomId)!.metadata, { name: 'Plans', topic: 'more secret' });
     assert.ok(alice.seen.metadata!.some((m) => m.topic === 'more secret'));
+    // Messages carry when they were sent: the server's time, or the sender's own clock for the
+    // sender's own message, which it reads as it sends.
+    const before = Date.now();
+    const eventId = await alice.client.sendText(roomId, 'what time is it');
+    const after = Date.now();
+    await until('bob reads it', () => bob.messages.some((m) => m.eventId === eventId));
+    const sent = await bob.client.http.getEvent(roomId, eventId);
+    assert.equal(typeof sent.origin_server_ts, 'number');
+    assert.equal(bob.messages.find((m) => m.eventId === eventId)!.ts, sent.origin_server_ts);
+    const own = alice.messages.find((m) => m.eventId === eventId)!.ts!;
+    assert.ok(own >= before && own <= after, `alice's own copy is stamped when sent (${own})`);
     const state = await alice.client.http.roomState(roomId);
     assert.ok(!state.some((e) => e.type === 'm.room.name' || e.type === 'm.room.topic'));
     assert.ok(!JSON.stringify(state).includes('secret'));
+  });
+
+  test('two topic changes made at once: one stands everywhere, its maker is named, the other is told', async () => {
+    const alice = devices.add(await register(server.url, 'clash-alice'));
+    const bob = devices.add(await register(server.url, 'clash-bob'));
+    alice.client.start();
+    bob.client.start();
+    const roomId = await roomWith(alice, [bob], 'Clash');
+    // Neither sees the other's commit before making its own: the room forks.
+    await alice.client.stop();
+    await bob.client.stop();
+    await Promise.all([
+      alice.client.setRoomMetadata(roomId, { topic: 'apples' }),
+      bob.client.setRoomMetadata(roomId, { name: 'Orchard', topic: 'pears' }),
+    ]);
+    alice.client.start();
+    bob.client.start();
+    await until(
+      'one tip and one topic',
+      () =>
+        converged(roomId, [alice, bob]) &&
+        alice.client.room(roomId)!.metadata.topic === bob.client.room(roomId)!.metadata.topic &&
+        (alice.seen.metadataReplaced ?? []).length + (bob.seen.metadataReplaced ?? []).length > 0,
+    );
+    const topic = alice.client.room(roomId)!.metadata.topic;
+    const [winner, loser] = topic === 'apples' ? [alice, bob] : [bob, alice];
+    assert.deepEqual(
+      (loser.seen.metadataReplaced ?? []).map((r) => ({ ...r, roomId: undefined })),
+      [
+        {
+          roomId: undefined,
+          field: 'topic',
+          mine: loser === alice ? 'apples' : 'pears',
+          value: topic,
+          by: winner.client.identity,
+        },
+      ],
+      `${loser.name}'s topic was replaced by ${winner.name}'s`,
+    );
+    assert.equal(winner.seen.metadataReplaced, undefined, 'the winner lost nothing');
+    // The name only bob changed is not lost, whichever branch won.
+    await until('the name holds on both', () =>
+      [alice, bob].every((d) => d.client.room(roomId)!.metadata.name === 'Orchard'),
+    );
+    assert.equal(alice.client.room(roomId)!.metadata.topic, topic, 'the topic was not made again');
+    const told = alice.seen.metadata!.filter((m) => m.name === 'Orchard' || m.topic === 'pears');
+    assert.ok(
+      told.every((m) => m.by === bob.client.identity),
+      `alice is told bob made his changes: ${JSON.stringify(told)}`,
+    );
   });
 
   test('a kicked user’s devices are removed from the group and it forgets the room', async () => {
@@ -70,7 +131,10 @@ describe('rooms', () => {
     const carol = devices.add(await register(server.url, 'kick-carol'));
     for (const d of [alice, bob, carol]) d.client.start();
     const roomId = await roomWith(alice, [bob, carol]);
-    await alice.client.kick(roomId, bob.client.userId);
+    // Members are known by the display names of their member events (the localpart, until
+    // they choose another).
+    assert.equal(carol.client.room(roomId)!.displayName(bob.client.userId), 'kick-bob');
+    await alice.client.kick(roomId, bob.client.userId, 'bye bob');
     await until(
       'bob’s device removed',
       () =>
@@ -78,6 +142,22 @@ describe('rooms', () => {
         !membersOf(roomId, alice).includes(bob.client.identity),
     );
     await until('bob forgets the room', () => bob.client.room(roomId) === undefined);
+    // Everyone is told who removed bob, and why; bob too, before his device forgets the room.
+    for (const d of [bob, carol]) {
+      const kick = d.seen.membership!.find(
+        (m) => m.userId === bob.client.userId && m.membership === 'leave',
+      );
+      assert.deepEqual(
+        kick && { sender: kick.sender, reason: kick.reason },
+        { sender: alice.client.userId, reason: 'bye bob' },
+        `${d.name} is told who kicked bob`,
+      );
+    }
+    const join = carol.seen.membership!.find(
+      (m) => m.userId === carol.client.userId && m.membership === 'join',
+    );
+    assert.equal(join?.sender, carol.client.userId, 'a join is made by the user who joins');
+    assert.equal(join?.reason, undefined);
     assert.equal(bob.client.store.group(roomId), undefined, 'its group is deleted from the store');
     await alice.client.sendText(roomId, 'without bob');
     await until('carol reads it', () => carol.bodies(roomId).includes('without bob'));

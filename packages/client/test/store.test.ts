@@ -108,11 +108,11 @@ for (const [name, make] of kinds) {
   });
 }
 
-test('a new SQLite store and its write-ahead log are readable by their owner only', () => {
+test('a new SQLite store, its write-ahead log and its lock file are readable by their owner only', () => {
   const path = join(dir, 'private.db');
   const store = new SqliteStore(path);
   store.setValue('secret', 'x');
-  for (const file of [path, `${path}-wal`]) {
+  for (const file of [path, `${path}-wal`, `${path}.lock`]) {
     assert.equal(statSync(file).mode & 0o777, 0o600, file);
   }
   store.close();

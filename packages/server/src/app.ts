@@ -1,3 +1,4 @@
+import { readableLogStream } from './logLines.js';
 import { setMaxListeners } from 'node:events';
 import { Ajv } from 'ajv';
 import Fastify, {
@@ -136,7 +137,12 @@ function templateMatcher(url: string): RegExp {
 /** Builds the HTTP server over an open store. `start()` in main.ts does the listening. */
 export async function buildApp(config: ServerConfig, store: Store): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: {
+      level: config.logLevel,
+      ...(config.logFormat === 'text' && {
+        stream: readableLogStream(process.stdout, process.stdout.isTTY && !process.env.NO_COLOR),
+      }),
+    },
     bodyLimit: config.maxBodyBytes,
     // One debug line per response (onResponse below) instead of two info lines per request.
     logController: new LogController({ disableRequestLogging: true }),

@@ -58,6 +58,8 @@ export interface ServerConfig {
   registration: { mode: RegistrationMode; tokens: string[] };
   authLimits: AuthLimits;
   logLevel: string;
+  /** JSON lines (for files, pipes and log tools), or readable lines (for a person at a terminal). */
+  logFormat: 'json' | 'text';
   /** How long a graceful shutdown waits for open requests before closing anyway. */
   shutdownGraceMs: number;
 }
@@ -83,6 +85,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     registerPerAccount: { burst: 5, perSecond: 1 / 60 },
   },
   logLevel: 'info',
+  logFormat: 'json',
   shutdownGraceMs: 10_000,
 };
 
@@ -115,6 +118,8 @@ Options (each also read from the environment variable in brackets):
                                  [TRELLIS_REGISTER_LIMIT_ADDRESS] (10:6)
   --register-limit-account <b:m> registration attempts per user id [TRELLIS_REGISTER_LIMIT_ACCOUNT] (5:1)
   --log-level <level>            fatal|error|warn|info|debug|trace|silent [LOG_LEVEL] (info)
+  --log-format <format>          auto | text | json [TRELLIS_LOG_FORMAT] (auto: readable lines
+                                 when standard output is a terminal, JSON lines otherwise)
   --help                         this text
 `;
 
@@ -196,6 +201,7 @@ export function parseDatabase(value: string, schema: string | undefined, poolSiz
 export function loadConfig(
   argv: string[] = process.argv.slice(2),
   env: NodeJS.ProcessEnv = process.env,
+  stdout: { readonly isTTY?: boolean } = process.stdout,
 ): ServerConfig | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -222,6 +228,7 @@ export function loadConfig(
       'register-limit-address': { type: 'string' },
       'register-limit-account': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -235,6 +242,10 @@ export function loadConfig(
   const logLevel = pick(values['log-level'], 'LOG_LEVEL') ?? d.logLevel;
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`unknown log level "${logLevel}"`);
+  }
+  const logFormat = pick(values['log-format'], 'TRELLIS_LOG_FORMAT') ?? 'auto';
+  if (!['auto', 'text', 'json'].includes(logFormat)) {
+    throw new ConfigError(`--log-format must be auto, text or json, got "${logFormat}"`);
   }
   const host = pick(values.host, 'TRELLIS_HOST') ?? d.host;
   const rate = (flag: string | undefined, envName: string, fallback: Rate) => {
@@ -305,6 +316,12 @@ export function loadConfig(
       ),
     },
     logLevel,
+    logFormat:
+      logFormat === 'auto'
+        ? stdout.isTTY === true
+          ? 'text'
+          : 'json'
+        : (logFormat as 'text' | 'json'),
     shutdownGraceMs: d.shutdownGraceMs,
   };
 }

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { localpartOf } from './text.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8008';
 
@@ -103,13 +104,6 @@ export function defaultStoreName(server: string, user: string): string {
   const url = new URL(server);
   const host = url.port ? `${url.hostname}_${url.port}` : url.hostname;
   return `${safeName(host)}-${safeName(localpartOf(user))}.sqlite`;
-}
-
-/** `alice` for `@alice:example.org` and for `alice`. */
-export function localpartOf(user: string): string {
-  if (!user.startsWith('@')) return user;
-  const colon = user.indexOf(':');
-  return colon === -1 ? user.slice(1) : user.slice(1, colon);
 }
 
 function safeName(text: string): string {

@@ -6,6 +6,9 @@
 
 export type Command =
   | { readonly kind: 'say'; readonly text: string }
+  | { readonly kind: 'me'; readonly text: string }
+  | { readonly kind: 'history'; readonly count: number }
+  | { readonly kind: 'whois'; readonly user: string }
   | { readonly kind: 'help' }
   | { readonly kind: 'rooms' }
   | { readonly kind: 'create'; readonly name: string | undefined }
@@ -25,14 +28,22 @@ export type Command =
 
 export type Parsed = Command | { readonly kind: 'mistake'; readonly message: string };
 
+/** Messages /history shows when no number is given. */
+export const DEFAULT_HISTORY = 20;
+/** Most messages one /history shows. */
+const MAX_HISTORY = 1000;
+
 /** One line per command, for /help. */
 export const COMMAND_HELP: readonly (readonly [string, string])[] = [
-  ['/rooms', 'list your rooms (numbered) and your invitations'],
+  ['/rooms', 'list your rooms and invitations (one numbering), with unread counts'],
   ['/create [name]', 'create an encrypted room and switch to it'],
   ['/room N|ID', 'switch to a room by its number in /rooms or its id'],
+  ['/me TEXT', 'send TEXT as an action (* alice waves)'],
+  ['/history [N]', `show N older messages of the room (default ${DEFAULT_HISTORY})`],
   ['/invite @user:server', 'invite someone to the current room'],
   ['/join [N|ID]', 'accept an invitation (its number in /rooms, or its room id)'],
   ['/members', 'who is in the room, their devices, and which are in the current epoch'],
+  ['/whois NAME|@user:server', 'a member’s user id and devices'],
   ['/leave', 'leave the current room'],
   ['/kick @user:server [reason]', 'remove someone from the current room'],
   ['/name TEXT', 'rename the current room'],
@@ -62,6 +73,20 @@ export function parseCommand(line: string): Parsed {
       return { kind: 'help' };
     case 'rooms':
       return { kind: 'rooms' };
+    case 'me':
+      if (rest === '') return mistake('Say what you do: /me waves.');
+      return { kind: 'me', text: rest };
+    case 'history': {
+      if (rest === '') return { kind: 'history', count: DEFAULT_HISTORY };
+      const n = /^\d+$/.test(rest) ? Number(rest) : NaN;
+      if (!(n >= 1 && n <= MAX_HISTORY)) {
+        return mistake(`Say how many older messages: /history N, N from 1 to ${MAX_HISTORY}.`);
+      }
+      return { kind: 'history', count: n };
+    }
+    case 'whois':
+      if (words.length !== 1) return mistake('Say whom: /whois bob or /whois @bob:server.');
+      return { kind: 'whois', user: words[0]! };
     case 'create':
       return { kind: 'create', name: rest === '' ? undefined : rest };
     case 'room':

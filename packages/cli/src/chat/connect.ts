@@ -5,10 +5,11 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Client, type ClientOptions, type RetryInfo } from '@trellis/client';
-import { SqliteStore } from '@trellis/client/sqlite';
-import { localpartOf, type ChatOptions } from './args.js';
+import { SqliteStore, StoreLockedError } from '@trellis/client/sqlite';
+import type { ChatOptions } from './args.js';
 import { describeLoginError } from './errors.js';
 import { startProgress } from './progress.js';
+import { localpartOf } from './text.js';
 import type { Terminal } from './terminal.js';
 
 /** Why there is no client; the message says what to do. */
@@ -24,6 +25,7 @@ export async function connect(options: ChatOptions, terminal: Terminal): Promise
   try {
     store = new SqliteStore(options.storePath);
   } catch (error) {
+    if (error instanceof StoreLockedError) throw new ConnectError(describeLocked(error));
     throw new ConnectError(
       `Could not open the store ${options.storePath}: ${(error as Error).message}. Check the path, or give another with --store PATH.`,
     );
@@ -31,9 +33,17 @@ export async function connect(options: ChatOptions, terminal: Terminal): Promise
   const base: ClientOptions = {
     baseUrl: options.server,
     store,
+    // A person is waiting: after an outage, syncing resumes within seconds, not a quarter minute.
+    retry: { maxDelayMs: 5_000 },
     onRetry: (info: RetryInfo) => {
       if (info.attempt === 1 && !info.path.includes('/sync')) {
-        terminal.print(`The server does not answer (${info.method} ${info.path}); trying again…`);
+        const why =
+          info.error.code === 'NETWORK'
+            ? 'The server does not answer'
+            : info.error.status === 429
+              ? 'The server asks to slow down'
+              : `The server has trouble (HTTP ${info.error.status ?? 'error'})`;
+        terminal.print(`${why}; trying again…`);
       }
     },
   };
@@ -72,7 +82,7 @@ export async function connect(options: ChatOptions, terminal: Terminal): Promise
     store.close();
     // A store made for a login that failed holds nothing: leave no empty file behind.
     if (isNewFile) {
-      for (const suffix of ['', '-wal', '-shm'])
+      for (const suffix of ['', '-wal', '-shm', '.lock'])
         rmSync(`${options.storePath}${suffix}`, { force: true });
     }
     throw error;
@@ -113,4 +123,14 @@ function accountMismatch(
     return `${where}, not device ${options.deviceId}: leave out --device, or give another --store PATH.`;
   }
   return undefined;
+}
+
+/** One device runs in one process: the other one is named. */
+function describeLocked(error: StoreLockedError): string {
+  const holder = error.holder;
+  const who =
+    holder === undefined
+      ? 'another process'
+      : `process ${holder.pid}${holder.program ? ` (${holder.program})` : ''}`;
+  return `The store ${error.path} is in use by ${who}: a device runs in one process at a time, or its two copies would fall out of step with its rooms. Quit the other trellis chat first, or give another --store PATH to sign in as another device.`;
 }

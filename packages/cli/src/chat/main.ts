@@ -7,7 +7,9 @@ import { homedir } from 'node:os';
 import { CHAT_USAGE, parseChatArgs, UsageError, type ParsedArgs } from './args.js';
 import { connect, ConnectError } from './connect.js';
 import { describeError } from './errors.js';
+import { ChatStore } from './chatStore.js';
 import { ChatSession } from './session.js';
+import { createStyle, wantsColour } from './style.js';
 import { Terminal } from './terminal.js';
 
 export async function chat(args: string[]): Promise<number> {
@@ -26,15 +28,19 @@ export async function chat(args: string[]): Promise<number> {
 
   const terminal = new Terminal();
   let client;
+  let store;
   try {
     client = await connect(parsed.options, terminal);
+    store = new ChatStore(parsed.options.storePath);
   } catch (error) {
     terminal.close();
+    await client?.close();
     process.stderr.write(
       `${error instanceof ConnectError ? error.message : describeError(error, 'start')}\n`,
     );
     return 1;
   }
-  await new ChatSession(client, terminal).run();
+  const style = createStyle(wantsColour(process.env, process.stdout));
+  await new ChatSession(client, terminal, store, style).run();
   return 0;
 }

@@ -1,531 +1,283 @@
 /**
- * A running chat: the SDK's events printed as they come, and the user's lines turned into
- * commands, one at a time, in the order typed.
+ * A running chat: the SDK's events shown as they come (eventFeed.ts), and the user's lines
+ * turned into commands, one at a time, in the order typed. Messages go out through the outbox
+ * (outbox.ts), so that what is typed while the server is away is sent when it is back; rooms
+ * (roomCommands.ts), backups (backupCommands.ts) and history (history.ts) have their modules.
  */
-import type {
-  Client,
-  ClientEvents,
-  RestoreProgress as ClientRestoreProgress,
-  Room,
-} from '@trellis/client';
-import { ClientError } from '@trellis/client';
-import { drawEpochGraph } from '../epochGraph.js';
+import type { Client } from '@trellis/client';
+import { BackupCommands } from './backupCommands.js';
+import type { ChatStore, PendingMessage } from './chatStore.js';
 import { parseCommand, type Command } from './commands.js';
+import { ConnectionWatch } from './connection.js';
 import { describeError } from './errors.js';
-import {
-  describeBacklog,
-  describeCommitRefused,
-  describeDecryptionFailure,
-  describeFork,
-  describeInvite,
-  describeLoggedOut,
-  describeMembership,
-  describeMetadata,
-  describeRejoin,
-  describeRemoved,
-  describeResolved,
-  describeSyncError,
-  describeWelcome,
-  formatMessage,
-  helpLines,
-  memberLines,
-  notice,
-  recoveryKeyLines,
-  restoreReportLines,
-  roomLabel,
-  roomListLines,
-  shortIdentity,
-  shortReason,
-} from './format.js';
-import { startProgress, type Progress } from './progress.js';
-import { joinedRooms, membersView, pendingInvites, roomSummary } from './roomState.js';
+import { EventFeed } from './eventFeed.js';
+import { History, messagePage } from './history.js';
+import { JoinWait } from './joinWait.js';
+import { helpLines } from './lists.js';
+import { describeConnectionLost, describeReconnected } from './notices.js';
+import { Outbox } from './outbox.js';
+import { RoomCommands } from './roomCommands.js';
+import { joinedRooms } from './roomState.js';
+import type { Style } from './style.js';
+import { count, localpartOf, printable } from './text.js';
 import type { Terminal } from './terminal.js';
+import { ChatView, NoticeError } from './view.js';
 
-/** The SDK's code for a message that came before this device was in the room's group. */
-const NO_GROUP = 'NO_GROUP';
-
-/** How long /join shows its progress while no Welcome comes. */
-const WELCOME_WAIT_MS = 120_000;
+/** Longest part of a message quoted in a sentence about it. */
+const PREVIEW = 40;
 
 export class ChatSession {
-  private currentRoomId: string | undefined;
-  /** Who invited this user to each room, as far as this run saw it. */
-  private readonly inviters = new Map<string, string | undefined>();
+  private readonly view: ChatView;
+  private readonly history: History;
+  private readonly connection: ConnectionWatch;
+  private readonly outbox: Outbox;
+  private readonly joinWait: JoinWait;
+  private readonly feed: EventFeed;
+  private readonly rooms: RoomCommands;
+  private readonly backups: BackupCommands;
   /** Commands run one after the other, in the order they were typed. */
   private queue: Promise<void> = Promise.resolve();
-  private readonly unsubscribe: (() => void)[] = [];
-  private syncTrouble = false;
-  /** Rooms where the backlog this device cannot read was already pointed out. */
-  private readonly backlogNoticed = new Set<string>();
-  private joining: JoinProgress | undefined;
-  private restoring: RestoreProgress | undefined;
   private finished: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly client: Client,
     private readonly terminal: Terminal,
-  ) {}
+    private readonly store: ChatStore,
+    style: Style,
+  ) {
+    const view = (this.view = new ChatView(client, terminal, style));
+    this.history = new History({
+      store,
+      page: (roomId, from) => messagePage(client, roomId, from),
+      show: (message) => view.message(message),
+      say: (text) => view.say(text),
+    });
+    this.connection = new ConnectionWatch(
+      async () => {
+        await client.http.request('GET', '/account/whoami', { retry: false, timeoutMs: 5_000 });
+      },
+      {
+        lost: (error) => view.notice(describeConnectionLost(error)),
+        back: () => {
+          view.notice(describeReconnected());
+          void this.outbox.flush();
+        },
+      },
+    );
+    this.outbox = new Outbox(store, {
+      send: async (m) => {
+        await client.sendEvent(m.roomId, m.type, m.content);
+      },
+      away: () => this.connection.isAway,
+      unreachable: (error) => this.connection.lost(error),
+      waiting: (m) => view.message({ ...this.asMessage(m), source: 'pending' }),
+      failed: (m, error) =>
+        view.error(
+          describeError(
+            error,
+            `send “${preview(m)}” to ${view.elsewhere(m.roomId) ?? 'this room'}`,
+          ),
+        ),
+    });
+    this.joinWait = new JoinWait(terminal, (roomId) =>
+      view.say(
+        `Still not added to ${roomId}'s encrypted group: a member's device must be online to add this one. Messages will appear once it does.`,
+      ),
+    );
+    this.backups = new BackupCommands(client, terminal, view);
+    this.rooms = new RoomCommands({
+      client,
+      view,
+      store,
+      history: this.history,
+      joinWait: this.joinWait,
+      screenful: () => Math.max(10, (process.stdout.rows ?? 24) - 6),
+    });
+    this.feed = new EventFeed({
+      client,
+      view,
+      store,
+      history: this.history,
+      connection: this.connection,
+      joinWait: this.joinWait,
+      backupMessage: () => this.backups.counted(),
+      leftRoom: (roomId) => this.rooms.leftRoom(roomId),
+    });
+  }
 
   /** Runs until /quit, Ctrl-C or Ctrl-D; the client is stopped and its store closed. */
   async run(): Promise<void> {
     const done = new Promise<void>((resolve) => (this.finished = resolve));
-    this.listen();
+    this.feed.start();
     this.terminal.onLine((line) => {
-      this.enqueue(line);
+      const command = parseCommand(line);
+      // A message is shown once, as sent (or as waiting), not also as the line typed.
+      if (command.kind === 'say' || command.kind === 'me') this.terminal.eraseTyped(line);
+      this.enqueue(command);
       // A fresh prompt at once: the next line can be typed while this one's command runs.
       this.terminal.prompt();
     });
     this.terminal.onClose(() => void this.quit());
     this.terminal.onInterrupt(() => void this.quit());
-    this.currentRoomId = joinedRooms(this.client)[0]?.roomId;
-    this.updatePrompt();
-    this.say(
-      `Signed in as ${this.client.userId}, device ${this.client.deviceId}. Type /help for the commands, /rooms for your rooms.`,
+    const { client, view } = this;
+    view.select(joinedRooms(client)[0]?.roomId);
+    view.say(
+      `Signed in as ${localpartOf(client.userId)} (${client.userId}), device ${client.deviceId}. Type /help for the commands, /rooms for your rooms.`,
     );
-    this.client.start();
+    if (view.currentRoomId !== undefined) this.rooms.showRecent(view.currentRoomId);
+    const waiting = this.outbox.pending();
+    if (waiting.length > 0) {
+      view.say(`${count(waiting.length, 'message')} typed before, not sent yet: sending now.`);
+    }
+    client.start();
+    void this.outbox.flush();
     this.terminal.prompt();
     await done;
   }
 
-  private enqueue(line: string): void {
-    this.queue = this.queue.then(() => this.handle(line)).then(() => this.terminal.prompt());
+  private enqueue(command: ReturnType<typeof parseCommand>): void {
+    this.queue = this.queue.then(() => this.handle(command)).then(() => this.terminal.prompt());
   }
 
-  private async handle(line: string): Promise<void> {
-    const parsed = parseCommand(line);
-    if (parsed.kind === 'mistake') return this.say(parsed.message);
+  private async handle(parsed: ReturnType<typeof parseCommand>): Promise<void> {
+    if (parsed.kind === 'mistake') return this.view.error(parsed.message);
     try {
       await this.execute(parsed);
     } catch (error) {
-      this.say(
-        error instanceof NoticeError ? error.message : describeError(error, actionOf(parsed)),
+      this.view.error(
+        error instanceof NoticeError ? error.message : describeError(error, ...actionOf(parsed)),
       );
     }
   }
 
   private async execute(command: Command): Promise<void> {
+    const { rooms, view } = this;
     switch (command.kind) {
       case 'nothing':
         return;
       case 'say':
-        await this.client.sendText(this.requireRoom().roomId, command.text);
-        return;
+        return this.send({ msgtype: 'm.text', body: command.text });
+      case 'me':
+        return this.send({ msgtype: 'm.emote', body: command.text });
+      case 'history':
+        return this.history.older(view.requireRoom().roomId, command.count);
       case 'help':
-        return this.terminal.print(helpLines());
+        return view.say(helpLines());
       case 'rooms':
-        return this.terminal.print(
-          roomListLines(
-            joinedRooms(this.client).map(roomSummary),
-            pendingInvites(this.client, this.inviters),
-            this.currentRoomId,
-          ),
-        );
+        return rooms.rooms();
       case 'create':
-        return this.create(command.name);
+        return rooms.create(command.name);
       case 'room':
-        return this.switchTo(command.target);
+        return rooms.switchTo(command.target);
       case 'invite':
-        await this.client.invite(this.requireRoom().roomId, command.userId);
-        return this.say(
-          `Invited ${command.userId}. Once they /join, their devices are added to the encrypted group.`,
-        );
+        return rooms.invite(command.userId);
       case 'join':
-        return this.join(command.target);
+        return rooms.join(command.target);
       case 'members':
-        return this.terminal.print(memberLines(membersView(this.client, this.requireRoom())));
+        return rooms.members();
+      case 'whois':
+        return rooms.whois(command.user);
       case 'leave':
-        return this.leave();
+        return rooms.leave();
       case 'kick':
-        await this.client.kick(this.requireRoom().roomId, command.userId, command.reason);
-        return this.say(
-          `Removed ${command.userId}; their devices leave the encrypted group with the next commit.`,
-        );
+        return rooms.kick(command.userId, command.reason);
       case 'name':
-        await this.client.setRoomMetadata(this.requireRoom().roomId, { name: command.text });
-        return;
+        return rooms.setName(command.text);
       case 'topic':
-        await this.client.setRoomMetadata(this.requireRoom().roomId, { topic: command.text });
-        return;
+        return rooms.setTopic(command.text);
       case 'epochs':
-        return this.epochs();
+        return rooms.epochs();
       case 'backup':
-        return this.backup(command.passphrase);
+        return this.backups.backup(command.passphrase);
       case 'restore':
-        return this.restore();
+        return this.backups.restore();
       case 'quit':
         return this.quit();
     }
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Commands
-
-  private requireRoom(): Room {
-    const room =
-      this.currentRoomId === undefined ? undefined : this.client.room(this.currentRoomId);
-    if (!room || room.membership !== 'join') {
-      throw new NoticeError(
-        'No room selected: /create a room, or /rooms to list yours and /room N to pick one.',
-      );
-    }
-    return room;
-  }
-
-  private async create(name: string | undefined): Promise<void> {
-    const progress = startProgress(this.terminal, () => 'creating the room…');
-    try {
-      const roomId = await this.client.createRoom(name === undefined ? {} : { name });
-      this.currentRoomId = roomId;
-      this.updatePrompt();
-      this.say(
-        `Created the encrypted room ${name ?? roomId} (${roomId}). Invite people with /invite @user:server.`,
-      );
-    } finally {
-      progress.stop();
-    }
-  }
-
-  private switchTo(target: string): void {
-    const rooms = joinedRooms(this.client);
-    const room = /^\d+$/.test(target)
-      ? rooms[Number(target) - 1]
-      : rooms.find((r) => r.roomId === target || r.metadata.name === target);
+  /** A message to the current room, through the outbox. */
+  private send(content: { msgtype: string; body: string }): void {
+    const room = this.view.currentRoom();
     if (!room) {
-      const invited = this.client.room(target)?.membership === 'invite';
       throw new NoticeError(
-        invited
-          ? `You are invited to ${target} but have not joined it: /join ${target} first.`
-          : `There is no room ${target}: /rooms lists yours with their numbers.`,
+        `No room selected: “${shortText(content.body)}” was not sent. /rooms lists your rooms, /room N picks one.`,
       );
     }
-    this.currentRoomId = room.roomId;
-    this.updatePrompt();
-    const s = roomSummary(room);
-    this.say(`Now in ${roomLabel(s)}${s.topic ? ` — ${s.topic}` : ''}.`);
+    this.outbox.add(room.roomId, 'm.room.message', content);
   }
 
-  private async join(target: string | undefined): Promise<void> {
-    const invites = pendingInvites(this.client, this.inviters);
-    let roomId: string | undefined;
-    if (target === undefined) {
-      if (invites.length !== 1) {
-        throw new NoticeError(
-          invites.length === 0
-            ? 'You have no invitations. Give the room id: /join !id.'
-            : 'You have several invitations: /rooms lists them, then /join N.',
-        );
-      }
-      roomId = invites[0]!.roomId;
-    } else if (/^\d+$/.test(target)) {
-      roomId = invites[Number(target) - 1]?.roomId;
-      if (roomId === undefined) {
-        throw new NoticeError(
-          `There is no invitation ${target}: /rooms lists them with their numbers.`,
-        );
-      }
-    } else {
-      roomId = target;
-    }
-    await this.client.joinRoom(roomId);
-    this.inviters.delete(roomId);
-    this.currentRoomId = roomId;
-    this.updatePrompt();
-    const room = this.client.room(roomId);
-    if (room?.current()) {
-      this.say(`Joined ${roomLabel(roomSummary(room))}.`);
-      return;
-    }
-    this.say(
-      `Joined ${roomId}. A member’s device adds this one to the encrypted group next; messages follow.`,
-    );
-    this.waitForWelcome(roomId);
-  }
-
-  /** Progress while this device waits to be added to a room's group, and reads its backlog. */
-  private waitForWelcome(roomId: string): void {
-    this.stopJoining();
-    const counts = { fetched: 0 };
-    const progress = startProgress(this.terminal, () =>
-      counts.fetched > 0
-        ? `joining: fetched ${counts.fetched} commits of the room…`
-        : 'joining: waiting for a member’s device to add this one…',
-    );
-    const timer = setTimeout(() => {
-      this.stopJoining();
-      this.say(
-        `Still not added to ${roomId}'s encrypted group: a member's device must be online to add this one. Messages will appear once it does.`,
-      );
-    }, WELCOME_WAIT_MS);
-    this.joining = { roomId, counts, progress, timer };
-  }
-
-  private stopJoining(): void {
-    if (!this.joining) return;
-    clearTimeout(this.joining.timer);
-    this.joining.progress.stop();
-    this.joining = undefined;
-  }
-
-  private async leave(): Promise<void> {
-    const room = this.requireRoom();
-    const label = roomLabel(roomSummary(room));
-    await this.client.leaveRoom(room.roomId);
-    this.currentRoomId = joinedRooms(this.client)[0]?.roomId;
-    this.updatePrompt();
-    this.say(`You left ${label}.`);
-  }
-
-  private epochs(): void {
-    const room = this.requireRoom();
-    const group = room.group;
-    if (!group) {
-      throw new NoticeError(
-        'This device is not in the room’s encrypted group yet, so it knows no epochs: wait until a member’s device adds it.',
-      );
-    }
-    const tips = group.tips().length;
-    const current = room.current()?.key;
-    this.terminal.print([
-      ...drawEpochGraph(group.epochs(), {
-        ...(current !== undefined && { current }),
-        device: shortIdentity,
-      }).split('\n'),
-      tips > 1
-        ? `The room has forked: ${tips} branches wait to be merged.`
-        : 'One branch: the room has not forked (or every fork was resolved).',
-    ]);
-  }
-
-  private async backup(withPassphrase: boolean): Promise<void> {
-    let passphrase: string | undefined;
-    if (withPassphrase) {
-      passphrase = await this.terminal.ask('Passphrase for the backup (not shown): ', {
-        hidden: true,
-      });
-      if (!passphrase) return this.say('No passphrase given: the backup was not started.');
-      const again = await this.terminal.ask('The same passphrase again: ', { hidden: true });
-      if (again !== passphrase) {
-        return this.say('The two passphrases differ: type /backup passphrase to try again.');
-      }
-    }
-    const previous = this.client.backupVersion;
-    const progress = startProgress(
-      this.terminal,
-      () => 'backing up every epoch this device holds…',
-    );
-    let info;
-    try {
-      info = await this.client.enableBackup(passphrase === undefined ? {} : { passphrase });
-    } finally {
-      progress.stop();
-    }
-    this.terminal.print(recoveryKeyLines(info.recoveryKey, info.version));
-    if (passphrase !== undefined)
-      this.say('The passphrase unlocks the backup too: /restore takes either.');
-    if (previous !== undefined)
-      this.say(
-        `This backup replaces version ${previous}; its old key does not unlock the new one.`,
-      );
-  }
-
-  private async restore(): Promise<void> {
-    const secret = await this.terminal.ask('Recovery key or passphrase (not shown): ', {
-      hidden: true,
-    });
-    if (!secret) return this.say('Nothing entered: nothing was restored.');
-    const counts = { messages: 0 };
-    let step: ClientRestoreProgress = { step: 'unlock', done: 0, total: 1 };
-    const progress = startProgress(this.terminal, () => restoreStatus(step, counts.messages));
-    this.restoring = { counts, progress };
-    try {
-      const report = await this.client.restoreBackup(secret.trim(), (now) => {
-        step = now;
-        progress.update();
-      });
-      this.terminal.print(restoreReportLines(report));
-    } finally {
-      progress.stop();
-      this.restoring = undefined;
-    }
+  /** A message typed here, as the view shows it. */
+  private asMessage(m: PendingMessage) {
+    return {
+      roomId: m.roomId,
+      eventId: `pending:${m.id}`,
+      sender: this.client.userId,
+      senderDevice: this.client.deviceId,
+      type: m.type,
+      content: m.content,
+      ts: m.queuedAt,
+    };
   }
 
   private async quit(): Promise<void> {
     this.stopping ??= (async () => {
-      this.stopJoining();
-      this.restoring?.progress.stop();
-      for (const off of this.unsubscribe) off();
+      this.joinWait.stop();
+      this.backups.stop();
+      this.connection.stop();
+      this.feed.stop();
       this.terminal.print('Stopping…');
       try {
         await this.client.close();
       } catch (error) {
         this.terminal.print(describeError(error, 'stop cleanly'));
       }
+      // A send cut short by the stop leaves its message in the outbox, for the next run.
+      await this.outbox.idle();
+      this.store.close();
       this.terminal.close('Stopped.');
       this.finished?.();
     })();
     return this.stopping;
   }
-
-  // -------------------------------------------------------------------------------------------
-  // Events
-
-  private listen(): void {
-    const on = <K extends keyof ClientEvents>(
-      name: K,
-      listener: (event: ClientEvents[K]) => void,
-    ) => this.unsubscribe.push(this.client.on(name, listener));
-
-    on('message', (m) => {
-      if (this.restoring && m.source === 'backup') {
-        this.restoring.counts.messages++;
-      }
-      this.terminal.print(formatMessage(m, new Date(), this.elsewhere(m.roomId)));
-    });
-    on('decryptionFailure', (f) => {
-      if (f.code !== NO_GROUP) return this.notify(describeDecryptionFailure(f), f.roomId);
-      // A new member's device sees the backlog it was not there for: say so once, not per message.
-      if (this.backlogNoticed.has(f.roomId)) return;
-      this.backlogNoticed.add(f.roomId);
-      this.notify(describeBacklog(), f.roomId);
-    });
-    on('commitRefused', (e) => this.notify(describeCommitRefused(e), e.roomId));
-    on('rejoin', (e) => {
-      if (e.mine) this.notify(describeRejoin(), e.roomId);
-    });
-    on('membership', (e) => {
-      // This user's own joins and invitations are told by the commands and the invite notice.
-      const own = e.userId === this.client.userId;
-      if (own && (e.membership === 'join' || e.membership === 'invite')) {
-        if (e.membership === 'join') this.pickIfNone(e.roomId);
-        return;
-      }
-      this.notify(describeMembership(e, this.client.userId), e.roomId);
-    });
-    on('invite', (e) => {
-      this.inviters.set(e.roomId, e.inviter);
-      const number =
-        pendingInvites(this.client, this.inviters).findIndex((i) => i.roomId === e.roomId) + 1;
-      this.notify(describeInvite(e, Math.max(number, 1)));
-    });
-    on('fork', (e) => this.notify(describeFork(e), e.roomId));
-    on('resolved', (e) => this.notify(describeResolved(e), e.roomId));
-    on('welcome', (e) => {
-      if (this.joining?.roomId === e.roomId) this.stopJoining();
-      this.backlogNoticed.delete(e.roomId);
-      this.pickIfNone(e.roomId);
-      this.notify(describeWelcome(e), e.roomId);
-    });
-    on('removed', (e) => this.notify(describeRemoved(), e.roomId));
-    on('metadata', (e) => {
-      this.notify(describeMetadata(e), e.roomId);
-      if (e.roomId === this.currentRoomId) this.updatePrompt();
-    });
-    on('backfill', (e) => {
-      if (this.joining?.roomId === e.roomId) {
-        this.joining.counts.fetched += e.fetched;
-        this.joining.progress.update();
-      }
-    });
-    on('syncError', (e) => {
-      // One notice per outage, not one per retry.
-      if (this.syncTrouble) return;
-      this.syncTrouble = true;
-      this.notify(describeSyncError(e));
-    });
-    on('sync', () => {
-      if (!this.syncTrouble) return;
-      this.syncTrouble = false;
-      this.notify('in touch with the server again.');
-    });
-    on('loggedOut', (e) => this.notify(describeLoggedOut(e)));
-    on('error', (e) => {
-      if (e.error instanceof ClientError && e.error.code === 'STOPPED') return;
-      this.notify(
-        `something failed in the background (${e.context}): ${shortReason(e.error)}. The client carries on.`,
-      );
-    });
-  }
-
-  /** The room of an event when it is not the current one, to label the line with. */
-  private elsewhere(roomId: string): { roomId: string; name: string | undefined } | undefined {
-    if (roomId === this.currentRoomId) return undefined;
-    return { roomId, name: this.client.room(roomId)?.metadata.name };
-  }
-
-  /** A room joined while none is selected becomes the current one. */
-  private pickIfNone(roomId: string): void {
-    if (this.currentRoomId !== undefined || this.client.room(roomId)?.membership !== 'join') return;
-    this.currentRoomId = roomId;
-    this.updatePrompt();
-  }
-
-  private notify(text: string, roomId?: string): void {
-    const room = roomId === undefined ? undefined : this.elsewhere(roomId);
-    this.terminal.print(notice(new Date(), room ? `[${roomLabel(room)}] ${text}` : text));
-  }
-
-  private say(text: string): void {
-    this.terminal.print(text);
-  }
-
-  private updatePrompt(): void {
-    const room =
-      this.currentRoomId === undefined ? undefined : this.client.room(this.currentRoomId);
-    this.terminal.setPrompt(room ? `[${roomLabel(roomSummary(room))}] > ` : '[no room] > ');
-  }
 }
 
-interface JoinProgress {
-  readonly roomId: string;
-  readonly counts: { fetched: number };
-  readonly progress: Progress;
-  readonly timer: NodeJS.Timeout;
+function preview(m: PendingMessage): string {
+  return shortText(typeof m.content.body === 'string' ? m.content.body : m.type);
 }
 
-interface RestoreProgress {
-  readonly counts: { messages: number };
-  readonly progress: Progress;
+/** The start of a message, to quote it in a sentence. */
+function shortText(body: string): string {
+  const text = printable(body);
+  return text.length > PREVIEW ? `${text.slice(0, PREVIEW - 1)}…` : text;
 }
 
-function restoreStatus(progress: ClientRestoreProgress, messages: number): string {
-  switch (progress.step) {
-    case 'unlock':
-      return 'restoring: unlocking the backup…';
-    case 'restore':
-      return `restoring: epochs of room ${progress.done + 1} of ${progress.total}…`;
-    case 'history':
-      return `restoring: reading history, room ${Math.min(progress.done + 1, progress.total)} of ${progress.total}, ${messages} messages read…`;
-  }
-}
-
-/** A failure whose message is already the sentence to show. */
-class NoticeError extends Error {}
-
-/** What a command was doing, for "Could not …" sentences. */
-function actionOf(command: Command): string {
+/** What a command was doing, for "Could not …" sentences, and what it was about. */
+function actionOf(command: Command): [string, string?] {
   switch (command.kind) {
-    case 'say':
-      return 'send the message';
     case 'create':
-      return 'create the room';
+      return ['create the room'];
     case 'invite':
-      return `invite ${command.userId}`;
+      return [`invite ${command.userId}`, command.userId];
     case 'join':
-      return 'join the room';
+      return [
+        'join the room',
+        command.target === undefined ? undefined : `the room ${command.target}`,
+      ];
     case 'leave':
-      return 'leave the room';
+      return ['leave the room'];
     case 'kick':
-      return `remove ${command.userId}`;
+      return [`remove ${command.userId}`, command.userId];
     case 'name':
-      return 'rename the room';
+      return ['rename the room'];
     case 'topic':
-      return 'set the topic';
+      return ['set the topic'];
+    case 'history':
+      return ['read older messages'];
     case 'backup':
-      return 'start the backup';
-    case 'restore':
-      return 'restore from the backup';
+      return ['start the backup'];
     default:
-      return `run /${command.kind}`;
+      return [`run /${command.kind}`];
   }
 }

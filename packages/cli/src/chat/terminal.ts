@@ -123,6 +123,19 @@ export class Terminal {
     this.rl.prompt(true);
   }
 
+  /**
+   * Takes `line`, just entered, off the screen (with its prompt): the chat shows it again in its
+   * own form (a message, as sent).
+   */
+  eraseTyped(line: string): void {
+    if (!this.interactive || this.closed) return;
+    const columns = Math.max(1, this.output.columns || 80);
+    const width = [...this.currentPrompt()].length + [...line].length;
+    // Enter left the cursor at the start of the row below the line.
+    const rows = Math.floor(width / columns) + 1;
+    this.output.write(`\x1b[${rows}A\r\x1b[J`);
+  }
+
   setPrompt(text: string): void {
     this.promptText = text;
     this.redrawPrompt();
