@@ -228,7 +228,7 @@ function processCommit(
   }
 
   const baseState = base.held.state;
-  const r = processOrSetAside(core, event, parsed, baseState);
+  const r = processOrSetAside(core, event, parsed, baseState, now);
   if (r.kind !== 'commit' && r.kind !== 'removed') {
     throw new DmlsError('MALFORMED_EVENT', 'not a commit');
   }
@@ -299,12 +299,17 @@ function processOrSetAside(
   event: RoomEvent,
   parsed: ParsedRoomEvent,
   baseState: GroupState,
+  now: number,
 ): ReturnType<typeof processGroupMessage> {
   try {
     return processGroupMessage(baseState, parsed.message);
   } catch (e) {
     if (!(e instanceof MlsError) || e.code !== 'OWN_COMMIT') throw e;
     core.lostOwn.set(event.eventId, event);
+    // A commit that came first and waits for this one builds on it: place it now.
+    if (core.waiting.queue.some((q) => q.awaiting === event.eventId)) {
+      placeLostOwn(core, event.eventId, now);
+    }
     throw new DmlsError(
       'OWN_COMMIT_LOST',
       `commit ${event.eventId} is this device's, made elsewhere`,

@@ -354,6 +354,23 @@ describe('5. stranded members come back', () => {
     stillWorks(room, EVERYONE);
   });
 
+  test('a lost own commit that comes after what builds on it is placed all the same', () => {
+    const room = threeMembers();
+    const lost = room.commit(CAROL);
+    room.group(CAROL).discardCommit(lost.content as Parameters<DmlsGroup['discardCommit']>[0]);
+    room.deliverAll(lost, [CAROL]);
+    const next = room.commit(ALICE);
+    room.deliverAll(next, [CAROL]);
+    const carol = room.group(CAROL);
+    assert.equal(room.deliver(CAROL, next)[0]?.kind, 'queued', 'it waits for its base');
+    assert.deepEqual(carol.missing(), [lost.eventId]);
+    const results = room.deliver(CAROL, lost);
+    assert.equal(codeOf(results), 'OWN_COMMIT_LOST');
+    assert.equal(carol.epoch(next.eventId)?.held.kind, 'none', 'what waited is parked now');
+    assert.ok(carol.needsRejoin);
+    assert.deepEqual(carol.missing(), []);
+  });
+
   test('a commit in its own name that nobody takes in leaves a device where it was', () => {
     const room = threeMembers();
     const before = room.group(BOB).current().key;
