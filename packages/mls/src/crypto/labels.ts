@@ -108,6 +108,27 @@ export function verifyWithLabel(
   return suite.signature.verify(publicKey, twoOpaques(mlsLabel(label), content), signature);
 }
 
+/**
+ * VerifyWithLabel of many signatures under one label, each result as `verifyWithLabel` gives it;
+ * in one batch, so a provider may spread them over threads (`Signature.verifyMany`).
+ */
+export function verifyManyWithLabel(
+  suite: CipherSuite,
+  label: string,
+  items: readonly { publicKey: Uint8Array; content: Uint8Array; signature: Uint8Array }[],
+): boolean[] {
+  const encodedLabel = mlsLabel(label);
+  const checks = items.map(({ publicKey, content, signature }) => ({
+    publicKey,
+    message: twoOpaques(encodedLabel, content),
+    signature,
+  }));
+  const { signature } = suite;
+  return signature.verifyMany
+    ? signature.verifyMany(checks)
+    : checks.map((c) => signature.verify(c.publicKey, c.message, c.signature));
+}
+
 /** EncryptWithLabel = SealBase(PublicKey, EncryptContext, "", Plaintext) (§5.1.3). */
 export function encryptWithLabel(
   suite: CipherSuite,

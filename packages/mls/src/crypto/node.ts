@@ -6,6 +6,9 @@
  * multiplication a private key needs for its public half). Imported keys are cached (keyCache.ts):
  * public keys in bounded caches keyed by their bytes, signature private keys on the very array
  * that holds them. KEM private keys are never cached: each is used once or twice per epoch.
+ *
+ * `verifyMany` spreads large batches of signature checks (a joined tree's leaves) over worker
+ * threads, synchronously for the caller (parallelVerify.ts).
  */
 import {
   createCipheriv,
@@ -26,6 +29,7 @@ import { assembleProvider } from './assemble.js';
 import { DH_GROUP_PARAMETERS, type DhGroup } from './dhkem.js';
 import { PrivateKeyCache, PublicKeyCache } from './keyCache.js';
 import { checkPrivateKeySize, nistPrivateScalar } from './keys.js';
+import { ParallelVerifier, type VerifyRecipe } from './parallelVerify.js';
 import {
   AeadId,
   KdfId,
@@ -37,6 +41,7 @@ import {
   type Kdf,
   type KeyPair,
   type Signature,
+  type SignatureCheck,
 } from './provider.js';
 
 /**
@@ -73,6 +78,9 @@ function errorText(e: unknown): string {
  */
 const SIGNATURE_KEY_CACHE_SIZE = 16_384;
 const KEM_KEY_CACHE_SIZE = 1024;
+
+/** Large batches of signature checks (a joined group's leaves) go to worker threads. */
+const parallel = new ParallelVerifier();
 
 // ---------------------------------------------------------------------------------------------
 // Hashes and HKDF
@@ -334,6 +342,16 @@ function edwardsSignature(
   }
 
   const publicKey = (sk: Uint8Array) => okpPublicKeyOf(loadPrivate(sk));
+  const precheck = (c: SignatureCheck) =>
+    c.publicKey.length === keySize && c.signature.length === 2 * keySize;
+  const verify = (c: SignatureCheck) => {
+    if (!precheck(c)) return false;
+    try {
+      return opensslVerify(null, c.message, publicKeys.get(c.publicKey), c.signature);
+    } catch {
+      return false;
+    }
+  };
   return {
     scheme,
     generateKeyPair(): KeyPair {
@@ -349,14 +367,8 @@ function edwardsSignature(
         throw signFailure(crv, e);
       }
     },
-    verify(pk, message, signature) {
-      if (pk.length !== keySize || signature.length !== 2 * keySize) return false;
-      try {
-        return opensslVerify(null, message, publicKeys.get(pk), signature);
-      } catch {
-        return false;
-      }
-    },
+    verify: (publicKey, message, signature) => verify({ publicKey, message, signature }),
+    verifyMany: (items) => parallel.verifyAll({ kind: 'eddsa', crv }, items, precheck, verify),
   };
 }
 
@@ -400,6 +412,18 @@ function ecdsaSignature(
     sk = nistPrivateScalar(crv, sk, scalarSize);
     return plain(loadNistPrivate(crv, sk).getPublicKey());
   };
+  // Only uncompressed points: OpenSSL would also take the hybrid form, other providers do not.
+  const precheck = (c: SignatureCheck) => c.publicKey.length === pointSize && c.publicKey[0] === 4;
+  const verify = (c: SignatureCheck) => {
+    if (!precheck(c)) return false;
+    try {
+      const key = publicKeys.get(c.publicKey);
+      return opensslVerify(digest, c.message, { key, dsaEncoding: 'der' }, c.signature);
+    } catch {
+      return false;
+    }
+  };
+  const recipe: VerifyRecipe = { kind: 'ecdsa', crv, digest };
   return {
     scheme,
     generateKeyPair(): KeyPair {
@@ -416,20 +440,8 @@ function ecdsaSignature(
         throw signFailure(crv, e);
       }
     },
-    verify(pk, message, signature) {
-      // Only uncompressed points: OpenSSL would also take the hybrid form, other providers do not.
-      if (pk.length !== pointSize || pk[0] !== 0x04) return false;
-      try {
-        return opensslVerify(
-          digest,
-          message,
-          { key: publicKeys.get(pk), dsaEncoding: 'der' },
-          signature,
-        );
-      } catch {
-        return false;
-      }
-    },
+    verify: (publicKey, message, signature) => verify({ publicKey, message, signature }),
+    verifyMany: (items) => parallel.verifyAll(recipe, items, precheck, verify),
   };
 }
 

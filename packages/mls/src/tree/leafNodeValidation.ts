@@ -1,7 +1,7 @@
 /** Leaf node validation (RFC 9420 §7.3). */
 import { decode, Writer } from '../codec/index.js';
 import type { Credential } from '../credentials/credential.js';
-import { signWithLabel, verifyWithLabel } from '../crypto/labels.js';
+import { signWithLabel, verifyManyWithLabel, verifyWithLabel } from '../crypto/labels.js';
 import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import { requiredCapabilitiesCodec } from '../extensions/bodies.js';
@@ -46,6 +46,26 @@ export function leafNodeSignatureValid(
 ): boolean {
   const tbs = leafNodeTbs(leaf, groupId, leafIndex);
   return verifyWithLabel(suite, leaf.signatureKey, 'LeafNodeTBS', tbs, leaf.signature);
+}
+
+/**
+ * `leafNodeSignatureValid` of many leaves at once (the provider may spread them over threads),
+ * each with the leaf index its signature may cover.
+ */
+export function leafNodeSignaturesValid(
+  suite: CipherSuite,
+  leaves: readonly (readonly [leafIndex: number, leaf: LeafNode])[],
+  groupId?: Uint8Array,
+): boolean[] {
+  return verifyManyWithLabel(
+    suite,
+    'LeafNodeTBS',
+    leaves.map(([leafIndex, leaf]) => ({
+      publicKey: leaf.signatureKey,
+      content: leafNodeTbs(leaf, groupId, leafIndex),
+      signature: leaf.signature,
+    })),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,12 +142,14 @@ const EXPECTED_SOURCE = {
  * leaf's encryption key).
  *
  * Costs one signature verification plus O(1) lookups in the tree's member index (built in O(n)
- * on first use for a tree that was not derived through `editTree`).
+ * on first use for a tree that was not derived through `editTree`). `signatureValid`, when given,
+ * is the outcome of that verification made beforehand (`leafNodeSignaturesValid`).
  */
 export function validateLeafNode(
   leaf: LeafNode,
   use: LeafNodeUse,
   ctx: LeafValidationContext,
+  signatureValid?: boolean,
 ): void {
   const replaced = use.use === 'key_package' ? undefined : use.leafIndex;
   if (replaced !== undefined && !(ctx.tree && replaced >= 0 && replaced < ctx.tree.leafCount)) {
@@ -146,7 +168,7 @@ export function validateLeafNode(
   if (ctx.validateCredential && !ctx.validateCredential(leaf.credential, leaf.signatureKey)) {
     throw new MlsError('INVALID_CREDENTIAL', `${where}: credential rejected`);
   }
-  if (!leafNodeSignatureValid(ctx.suite, leaf, ctx.groupId, replaced)) {
+  if (!(signatureValid ?? leafNodeSignatureValid(ctx.suite, leaf, ctx.groupId, replaced))) {
     throw new MlsError('BAD_SIGNATURE', `${where}: LeafNodeTBS signature does not verify`);
   }
 
