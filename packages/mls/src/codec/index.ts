@@ -3,7 +3,7 @@ import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
 export { Reader } from './reader.js';
-export { MAX_VARINT, Writer, varintSize } from './writer.js';
+export { encodeTransient, MAX_VARINT, Writer, varintSize } from './writer.js';
 
 /** How one wire structure is written and read. Structures are plain data; codecs are values. */
 export interface Codec<T> {

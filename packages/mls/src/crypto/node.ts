@@ -10,6 +10,7 @@
  * `verifyMany` spreads large batches of signature checks (a joined tree's leaves) over worker
  * threads, synchronously for the caller (parallelVerify.ts).
  */
+import * as crypto from 'node:crypto';
 import {
   createCipheriv,
   createDecipheriv,
@@ -91,12 +92,17 @@ const HASH_NAMES = {
   [KdfId.HKDF_SHA512]: ['sha512', 'SHA-512', 64],
 } as const;
 
+/** Node ≥ 20.12's one-shot hash skips creating a Hash object (a fifth faster on small inputs). */
+const oneShotHash: typeof crypto.hash | undefined = crypto.hash;
+
 function makeHash(id: KdfId): Hash {
   const [algorithm, name, size] = HASH_NAMES[id];
   return {
     name,
     size,
-    digest: (data) => plain(createHash(algorithm).update(data).digest()),
+    digest: oneShotHash
+      ? (data) => plain(oneShotHash(algorithm, data, 'buffer'))
+      : (data) => plain(createHash(algorithm).update(data).digest()),
     mac: (key, data) => plain(createHmac(algorithm, key).update(data).digest()),
   };
 }

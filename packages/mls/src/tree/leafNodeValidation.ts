@@ -1,7 +1,11 @@
 /** Leaf node validation (RFC 9420 §7.3). */
-import { decode, Writer } from '../codec/index.js';
+import { decode, type Writer } from '../codec/index.js';
 import type { Credential } from '../credentials/credential.js';
-import { signWithLabel, verifyManyWithLabel, verifyWithLabel } from '../crypto/labels.js';
+import {
+  signEncodedWithLabel,
+  verifyEncodedWithLabel,
+  verifyManyWithLabel,
+} from '../crypto/labels.js';
 import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import { requiredCapabilitiesCodec } from '../extensions/bodies.js';
@@ -19,11 +23,9 @@ import type { RatchetTree } from './ratchetTree.js';
 // ---------------------------------------------------------------------------------------------
 // Signatures
 
-/** The LeafNodeTBS bytes (§7.2); group id and leaf index only count for update and commit leaves. */
-function leafNodeTbs(leaf: LeafNode, groupId?: Uint8Array, leafIndex?: number): Uint8Array {
-  const w = new Writer();
-  encodeLeafNodeTbs(w, leaf, groupId, leafIndex);
-  return w.finish();
+/** Writes the LeafNodeTBS (§7.2); group id and leaf index only count for update and commit leaves. */
+function leafNodeTbs(leaf: LeafNode, groupId?: Uint8Array, leafIndex?: number) {
+  return (w: Writer) => encodeLeafNodeTbs(w, leaf, groupId, leafIndex);
 }
 
 /** Signs a leaf node: returns it with `signature` set over its LeafNodeTBS. */
@@ -35,7 +37,10 @@ export function signLeafNode(
   leafIndex?: number,
 ): LeafNode {
   const tbs = leafNodeTbs(leaf, groupId, leafIndex);
-  return { ...leaf, signature: signWithLabel(suite, signaturePrivateKey, 'LeafNodeTBS', tbs) };
+  return {
+    ...leaf,
+    signature: signEncodedWithLabel(suite, signaturePrivateKey, 'LeafNodeTBS', tbs),
+  };
 }
 
 export function leafNodeSignatureValid(
@@ -45,7 +50,7 @@ export function leafNodeSignatureValid(
   leafIndex?: number,
 ): boolean {
   const tbs = leafNodeTbs(leaf, groupId, leafIndex);
-  return verifyWithLabel(suite, leaf.signatureKey, 'LeafNodeTBS', tbs, leaf.signature);
+  return verifyEncodedWithLabel(suite, leaf.signatureKey, 'LeafNodeTBS', tbs, leaf.signature);
 }
 
 /**
@@ -62,7 +67,7 @@ export function leafNodeSignaturesValid(
     'LeafNodeTBS',
     leaves.map(([leafIndex, leaf]) => ({
       publicKey: leaf.signatureKey,
-      content: leafNodeTbs(leaf, groupId, leafIndex),
+      write: leafNodeTbs(leaf, groupId, leafIndex),
       signature: leaf.signature,
     })),
   );
