@@ -49,8 +49,8 @@ export class PublicKeyCache<T> {
 
 /**
  * Imported private keys, attached to the very `Uint8Array` they were imported from (a WeakMap
- * entry), so an imported key lives exactly as long as its owner keeps the raw bytes, and nothing
- * global ever holds a secret: no key strings, no bound to tune.
+ * entry), so an imported key lives exactly as long as its owner keeps the raw bytes: no key
+ * strings in a process-wide map, nothing that outlives the owner, no bound to tune.
  *
  * A hit also checks that the bytes are still the ones imported: an owner that overwrites its key
  * in place (to wipe it, say) gets a fresh import, never the old key.

@@ -102,7 +102,12 @@ export class ParallelVerifier {
     if (this.workers) return this.workers;
     const workers: Worker[] = [];
     for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(this.workerUrl, { execArgv: [] });
+      let worker: Worker;
+      try {
+        worker = new Worker(this.workerUrl, { execArgv: [] });
+      } catch {
+        break; // no threads to be had (resource limits): the caller verifies alone
+      }
       worker.unref(); // idle workers never keep a process alive
       // A worker that fails leaves the pool (and is not replaced); the caller takes over whatever
       // it held (see completeJob).
