@@ -31,6 +31,7 @@ import {
   ProposalType,
   SenderType,
   WireFormat,
+  type CryptoProvider,
   type GroupState,
   type MlsMessage,
 } from '../src/index.js';
@@ -560,6 +561,55 @@ describe('resumption, extensions and other senders', () => {
     created = createCommit((rd as { state: GroupState }).state);
     assert.equal(created.summary.added.length, 1);
     assert.ok(joinFromWelcome(nodeCrypto, welcomeOf(created), dave));
+  });
+});
+
+describe('joining a larger group', () => {
+  /** nodeCrypto, recording every input its hashes digest. */
+  function recordingDigests(): { provider: CryptoProvider; inputs: string[] } {
+    const inputs: string[] = [];
+    const provider: CryptoProvider = {
+      ...nodeCrypto,
+      hash(id) {
+        const hash = nodeCrypto.hash(id);
+        return {
+          ...hash,
+          digest: (data) => {
+            inputs.push(toHex(data));
+            return hash.digest(data);
+          },
+        };
+      },
+    };
+    return { provider, inputs };
+  }
+
+  test('a join hashes every tree node, and nothing twice', () => {
+    // 70 members: parent nodes from a path commit, an unmerged leaf from a later Add, and enough
+    // leaves for the node provider to check their signatures on several threads.
+    const names = Array.from({ length: 70 }, (_, i) => `member ${i}`);
+    const bundles = names.map((n) => keyPackageFor(suite, n));
+    const founder = createGroup(suite, { credential: basicCredential(utf8('founder')), now: NOW });
+    const added = createCommit(founder, { add: bundles.map((b) => b.keyPackage) });
+    const member = joinFromWelcome(nodeCrypto, welcomeOf(added), bundles[5]!);
+    const path = createCommit(member, { forcePath: true });
+    const r = processMessage(added.pending, path.commit);
+    assert.equal(r.kind, 'commit');
+    const late = keyPackageFor(suite, 'late');
+    const lateAdd = createCommit((r as { state: GroupState }).state, { add: [late.keyPackage] });
+
+    const { provider, inputs } = recordingDigests();
+    const joined = joinFromWelcome(provider, welcomeOf(lateAdd), late);
+    const tree = joined.tree;
+    const parents = Array.from({ length: tree.nodeCount >> 1 }, (_, i) => tree.parent(2 * i + 1));
+    assert.ok(
+      parents.some((p) => p && p.unmergedLeaves.length > 0),
+      'a leaf is unmerged',
+    );
+    assert.ok(inputs.length >= tree.nodeCount, `${inputs.length} digests, ${tree.nodeCount} nodes`);
+    const twice = inputs.filter((input, i) => inputs.indexOf(input) !== i);
+    assert.deepEqual(twice, [], 'no input is digested twice');
+    assert.equal(toHex(epochAuthenticator(joined)), toHex(epochAuthenticator(lateAdd.pending)));
   });
 });
 

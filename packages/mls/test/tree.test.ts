@@ -381,6 +381,19 @@ describe('tree validation', () => {
     expectMlsError(() => group.validate(altered), 'DUPLICATE_KEY');
   });
 
+  test('a parent key of 300 KB fails like any altered key, without overflowing the stack', () => {
+    const altered = tree.withNodes([
+      [
+        tree.root,
+        {
+          nodeType: NodeType.parent,
+          parent: { ...tree.parent(tree.root)!, encryptionKey: new Uint8Array(300_000).fill(7) },
+        },
+      ],
+    ]);
+    expectMlsError(() => group.validate(altered), 'BAD_PARENT_HASH');
+  });
+
   test('original sibling tree hash leaves out the unmerged leaves, without touching the tree', () => {
     const g = TestGroup.create(suite, ['a', 'b', 'c', 'd', 'e', 'f', 'g']);
     g.commit(4);

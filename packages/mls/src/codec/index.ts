@@ -1,9 +1,9 @@
 import { MlsError } from '../errors.js';
 import { Reader } from './reader.js';
-import { Writer } from './writer.js';
+import { encodeTransient, type Writer } from './writer.js';
 
 export { Reader } from './reader.js';
-export { MAX_VARINT, Writer, varintSize } from './writer.js';
+export { encodeTransient, MAX_VARINT, Writer, varintSize } from './writer.js';
 
 /** How one wire structure is written and read. Structures are plain data; codecs are values. */
 export interface Codec<T> {
@@ -11,11 +11,16 @@ export interface Codec<T> {
   decode(r: Reader): T;
 }
 
-/** Serialises `value` to a fresh byte string. */
+/**
+ * Serialises `value` to a fresh byte string. Written into a lent writer that has already grown
+ * to the sizes in use, then copied once: a fresh writer would grow (and copy) several times for
+ * a message of a few KB.
+ */
 export function encode<T>(codec: Codec<T>, value: T): Uint8Array {
-  const w = new Writer();
-  codec.encode(w, value);
-  return w.finish();
+  return encodeTransient(
+    (w) => codec.encode(w, value),
+    (bytes) => bytes.slice(),
+  );
 }
 
 /** Parses a complete encoding: trailing bytes are an error. */

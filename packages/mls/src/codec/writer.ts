@@ -32,6 +32,21 @@ export class Writer {
     return this.buf.slice(0, this.pos);
   }
 
+  /** The bytes written so far, not copied: valid only until the next write or `clear`. */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** Zeroes what was written and starts over (see `encodeTransient`). */
+  clear(): void {
+    this.buf.fill(0, 0, this.pos);
+    this.pos = 0;
+  }
+
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   private reserve(n: number): void {
     const needed = this.pos + n;
     if (needed <= this.buf.length) return;
@@ -134,5 +149,29 @@ export class Writer {
     this.pos = start;
     this.varint(bodyLength);
     this.pos = end;
+  }
+}
+
+/** Writers lent out by `encodeTransient`, each cleared on return. */
+const lendable: Writer[] = [];
+const LENDABLE_MAX = 8;
+/** A writer that grew past this is not kept: one huge message should not pin its buffer. */
+const LENDABLE_CAPACITY = 1 << 16;
+
+/**
+ * Encodes with `write` into a reused buffer and passes the bytes to `use` without copying them:
+ * for encodings that are consumed at once (hashed, MACed, signed or verified) and never kept.
+ * `use` must not keep the array it is given; it may itself call `encodeTransient` (nested calls
+ * get their own buffers). The bytes are zeroed as soon as `use` returns, so nothing written
+ * outlives the call, even in a buffer kept for the next one.
+ */
+export function encodeTransient<T>(write: (w: Writer) => void, use: (bytes: Uint8Array) => T): T {
+  const w = lendable.pop() ?? new Writer(1024);
+  try {
+    write(w);
+    return use(w.written());
+  } finally {
+    w.clear();
+    if (lendable.length < LENDABLE_MAX && w.capacity <= LENDABLE_CAPACITY) lendable.push(w);
   }
 }

@@ -2,7 +2,7 @@
  * The labelled operations of RFC 9420 §5 and §8 over a bound cipher suite. Every label gets the
  * "MLS 1.0 " prefix here, except RefHash labels, which RFC 9420 §5.2 spells out in full.
  */
-import { Writer } from '../codec/writer.js';
+import { encodeTransient, Writer } from '../codec/writer.js';
 import { MlsError } from '../errors.js';
 import { openBase, PreparedInfo, sealBase } from '../hpke.js';
 import type { HpkeCiphertext } from '../messages/updatePath.js';
@@ -44,6 +44,7 @@ export function expandWithLabel(
   if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
     throw new MlsError('INVALID_LENGTH', `ExpandWithLabel length ${length} is not a uint16`);
   }
+  // A small writer of the exact size: cheaper than a lent one (`encodeTransient`) at this size.
   const w = new Writer(context.length + label.length + 16);
   w.u16(length);
   w.opaque(mlsLabel(label));
@@ -74,7 +75,10 @@ export function deriveTreeSecret(
 
 /** RefHash(label, value) = Hash(RefHashInput) (§5.2); the label is used exactly as given. */
 export function refHash(suite: CipherSuite, label: string, value: Uint8Array): Uint8Array {
-  return suite.hash.digest(twoOpaques(utf8(label), value));
+  return encodeTransient((w) => {
+    w.opaque(utf8(label));
+    w.opaque(value);
+  }, suite.hash.digest);
 }
 
 /** KeyPackageRef of an encoded KeyPackage (the whole MLSMessage-free `KeyPackage` struct). */
@@ -87,6 +91,12 @@ export function makeProposalRef(suite: CipherSuite, authenticatedContent: Uint8A
   return refHash(suite, 'MLS 1.0 Proposal Reference', authenticatedContent);
 }
 
+/** SignContent (§5.1.2): the label, then the content that `write` encodes, as one opaque. */
+function writeSignContent(w: Writer, label: string, write: (w: Writer) => void): void {
+  w.opaque(mlsLabel(label));
+  w.prefixed(write);
+}
+
 /** SignWithLabel(SignatureKey, Label, Content) = Signature.Sign(SignatureKey, SignContent) (§5.1.2). */
 export function signWithLabel(
   suite: CipherSuite,
@@ -94,7 +104,20 @@ export function signWithLabel(
   label: string,
   content: Uint8Array,
 ): Uint8Array {
-  return suite.signature.sign(privateKey, twoOpaques(mlsLabel(label), content));
+  return signEncodedWithLabel(suite, privateKey, label, (w) => w.raw(content));
+}
+
+/** SignWithLabel of a content that `write` encodes, written straight into SignContent. */
+export function signEncodedWithLabel(
+  suite: CipherSuite,
+  privateKey: Uint8Array,
+  label: string,
+  write: (w: Writer) => void,
+): Uint8Array {
+  return encodeTransient(
+    (w) => writeSignContent(w, label, write),
+    (signContent) => suite.signature.sign(privateKey, signContent),
+  );
 }
 
 /** VerifyWithLabel: false for any bad key or signature, never throws on them. */
@@ -105,7 +128,42 @@ export function verifyWithLabel(
   content: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  return suite.signature.verify(publicKey, twoOpaques(mlsLabel(label), content), signature);
+  return verifyEncodedWithLabel(suite, publicKey, label, (w) => w.raw(content), signature);
+}
+
+/** VerifyWithLabel of a content that `write` encodes, written straight into SignContent. */
+export function verifyEncodedWithLabel(
+  suite: CipherSuite,
+  publicKey: Uint8Array,
+  label: string,
+  write: (w: Writer) => void,
+  signature: Uint8Array,
+): boolean {
+  return encodeTransient(
+    (w) => writeSignContent(w, label, write),
+    (signContent) => suite.signature.verify(publicKey, signContent, signature),
+  );
+}
+
+/**
+ * VerifyWithLabel of many signatures under one label, each result as `verifyWithLabel` gives it;
+ * in one batch, so a provider may spread them over threads (`Signature.verifyMany`). Each
+ * content is what its `write` encodes.
+ */
+export function verifyManyWithLabel(
+  suite: CipherSuite,
+  label: string,
+  items: readonly { publicKey: Uint8Array; write: (w: Writer) => void; signature: Uint8Array }[],
+): boolean[] {
+  const checks = items.map(({ publicKey, write, signature }) => {
+    const w = new Writer();
+    writeSignContent(w, label, write);
+    return { publicKey, message: w.finish(), signature };
+  });
+  const { signature } = suite;
+  return signature.verifyMany
+    ? signature.verifyMany(checks)
+    : checks.map((c) => signature.verify(c.publicKey, c.message, c.signature));
 }
 
 /** EncryptWithLabel = SealBase(PublicKey, EncryptContext, "", Plaintext) (§5.1.3). */

@@ -1,12 +1,16 @@
 /**
  * `nodeCrypto`: the primitives on node:crypto (OpenSSL), synchronous APIs only.
  *
- * Asymmetric keys are imported as JWK: OpenSSL's DER decoders cost ~100-500 µs per key, JWK import
- * of a raw key a few µs (plus the scalar multiplication a private key needs for its public half).
- * Public keys and signature private keys stay imported in small bounded caches keyed by their
- * bytes, because MLS signs and verifies with the same few keys over and over. KEM private keys
- * are never cached: MLS deletes them for forward secrecy, and a cache would keep them alive.
+ * Asymmetric keys are imported as JWK: on Node 20, OpenSSL's DER decoders cost ~300 µs per key
+ * (SPKI with a fixed prefix included), JWK import of a raw key ~40 µs (plus the scalar
+ * multiplication a private key needs for its public half). Imported keys are cached (keyCache.ts):
+ * public keys in bounded caches keyed by their bytes, signature private keys on the very array
+ * that holds them. KEM private keys are never cached: each is used once or twice per epoch.
+ *
+ * `verifyMany` spreads large batches of signature checks (a joined tree's leaves) over worker
+ * threads, synchronously for the caller (parallelVerify.ts).
  */
+import * as crypto from 'node:crypto';
 import {
   createCipheriv,
   createDecipheriv,
@@ -24,7 +28,9 @@ import {
 import { MlsError } from '../errors.js';
 import { assembleProvider } from './assemble.js';
 import { DH_GROUP_PARAMETERS, type DhGroup } from './dhkem.js';
+import { PrivateKeyCache, PublicKeyCache } from './keyCache.js';
 import { checkPrivateKeySize, nistPrivateScalar } from './keys.js';
+import { ParallelVerifier, type VerifyRecipe } from './parallelVerify.js';
 import {
   AeadId,
   KdfId,
@@ -36,6 +42,7 @@ import {
   type Kdf,
   type KeyPair,
   type Signature,
+  type SignatureCheck,
 } from './provider.js';
 
 /**
@@ -66,24 +73,15 @@ function errorText(e: unknown): string {
 }
 
 /**
- * A bounded map from key bytes to an imported key. Eviction is first-in-first-out: a hit costs one
- * string conversion and one lookup, and the working set of an MLS client is small.
+ * Signature keys: every member's, so a 10,000-member group's fit with room to spare (~700 bytes
+ * of memory per key). HPKE public keys change with every path update, so a cache of many of them
+ * pays off less; fewer are kept.
  */
-function keyCache<T>(capacity: number, load: (bytes: Uint8Array) => T): (bytes: Uint8Array) => T {
-  const entries = new Map<string, T>();
-  return (bytes) => {
-    const id = asBuffer(bytes).toString('latin1');
-    let value = entries.get(id);
-    if (value === undefined) {
-      value = load(bytes);
-      if (entries.size >= capacity) entries.delete(entries.keys().next().value!);
-      entries.set(id, value);
-    }
-    return value;
-  };
-}
+const SIGNATURE_KEY_CACHE_SIZE = 16_384;
+const KEM_KEY_CACHE_SIZE = 1024;
 
-const KEY_CACHE_SIZE = 256;
+/** Large batches of signature checks (a joined group's leaves) go to worker threads. */
+const parallel = new ParallelVerifier();
 
 // ---------------------------------------------------------------------------------------------
 // Hashes and HKDF
@@ -94,12 +92,17 @@ const HASH_NAMES = {
   [KdfId.HKDF_SHA512]: ['sha512', 'SHA-512', 64],
 } as const;
 
+/** Node ≥ 20.12's one-shot hash skips creating a Hash object (a fifth faster on small inputs). */
+const oneShotHash: typeof crypto.hash | undefined = crypto.hash;
+
 function makeHash(id: KdfId): Hash {
   const [algorithm, name, size] = HASH_NAMES[id];
   return {
     name,
     size,
-    digest: (data) => plain(createHash(algorithm).update(data).digest()),
+    digest: oneShotHash
+      ? (data) => plain(oneShotHash(algorithm, data, 'buffer'))
+      : (data) => plain(createHash(algorithm).update(data).digest()),
     mac: (key, data) => plain(createHmac(algorithm, key).update(data).digest()),
   };
 }
@@ -276,9 +279,9 @@ function nistCoordinates(publicKey: Uint8Array): { x: string; y: string } {
 
 function montgomeryGroup(kemId: typeof KemId.DHKEM_X25519 | typeof KemId.DHKEM_X448): DhGroup {
   const crv = kemId === KemId.DHKEM_X25519 ? 'X25519' : 'X448';
-  const publicKeys = keyCache(KEY_CACHE_SIZE, (pk) => importOkpPublic(crv, pk));
+  const publicKeys = new PublicKeyCache(KEM_KEY_CACHE_SIZE, (pk) => importOkpPublic(crv, pk));
   const exchange = (privateKey: KeyObject, pk: Uint8Array) =>
-    plain(diffieHellman({ privateKey, publicKey: publicKeys(pk) }));
+    plain(diffieHellman({ privateKey, publicKey: publicKeys.get(pk) }));
   return {
     ...DH_GROUP_PARAMETERS[kemId],
     publicKey: (sk) => okpPublicKeyOf(importOkpPrivate(crv, sk)),
@@ -332,19 +335,29 @@ function edwardsSignature(
 ): Signature {
   const crv = scheme === SignatureScheme.ED25519 ? 'Ed25519' : 'Ed448';
   const keySize = scheme === SignatureScheme.ED25519 ? 32 : 57;
-  const privateKeys = keyCache(KEY_CACHE_SIZE, (sk) => importOkpPrivate(crv, sk));
-  const publicKeys = keyCache(KEY_CACHE_SIZE, (pk) => importOkpPublic(crv, pk));
+  const privateKeys = new PrivateKeyCache((sk) => importOkpPrivate(crv, sk));
+  const publicKeys = new PublicKeyCache(SIGNATURE_KEY_CACHE_SIZE, (pk) => importOkpPublic(crv, pk));
 
   function loadPrivate(sk: Uint8Array): KeyObject {
     checkPrivateKeySize(crv, sk, keySize);
     try {
-      return privateKeys(sk);
+      return privateKeys.get(sk);
     } catch (e) {
       throw signFailure(crv, e);
     }
   }
 
   const publicKey = (sk: Uint8Array) => okpPublicKeyOf(loadPrivate(sk));
+  const precheck = (c: SignatureCheck) =>
+    c.publicKey.length === keySize && c.signature.length === 2 * keySize;
+  const verify = (c: SignatureCheck) => {
+    if (!precheck(c)) return false;
+    try {
+      return opensslVerify(null, c.message, publicKeys.get(c.publicKey), c.signature);
+    } catch {
+      return false;
+    }
+  };
   return {
     scheme,
     generateKeyPair(): KeyPair {
@@ -360,14 +373,8 @@ function edwardsSignature(
         throw signFailure(crv, e);
       }
     },
-    verify(pk, message, signature) {
-      if (pk.length !== keySize || signature.length !== 2 * keySize) return false;
-      try {
-        return opensslVerify(null, message, publicKeys(pk), signature);
-      } catch {
-        return false;
-      }
-    },
+    verify: (publicKey, message, signature) => verify({ publicKey, message, signature }),
+    verifyMany: (items) => parallel.verifyAll({ kind: 'eddsa', crv }, items, precheck, verify),
   };
 }
 
@@ -385,22 +392,23 @@ function ecdsaSignature(
 ): Signature {
   const [crv, digest, scalarSize] = ECDSA_PARAMETERS[scheme];
   const pointSize = 1 + 2 * scalarSize;
-  // The JWK of a private key needs its point too; createECDH derives it cheaply.
-  const privateKeys = keyCache(KEY_CACHE_SIZE, (sk) => {
+  // The JWK of a private key needs its point too; createECDH derives it cheaply. Keyed on the
+  // caller's array, so a scalar written without its leading zeros is padded on import only.
+  const privateKeys = new PrivateKeyCache((stripped) => {
+    const sk = nistPrivateScalar(crv, stripped, scalarSize);
     const point = loadNistPrivate(crv, sk).getPublicKey();
     return createPrivateKey({
       key: { kty: 'EC', crv, d: base64url(sk), ...nistCoordinates(point) },
       format: 'jwk',
     });
   });
-  const publicKeys = keyCache(KEY_CACHE_SIZE, (pk) =>
+  const publicKeys = new PublicKeyCache(SIGNATURE_KEY_CACHE_SIZE, (pk) =>
     createPublicKey({ key: { kty: 'EC', crv, ...nistCoordinates(pk) }, format: 'jwk' }),
   );
 
   function loadPrivate(sk: Uint8Array): KeyObject {
-    sk = nistPrivateScalar(crv, sk, scalarSize);
     try {
-      return privateKeys(sk);
+      return privateKeys.get(sk);
     } catch (e) {
       throw signFailure(crv, e);
     }
@@ -410,6 +418,18 @@ function ecdsaSignature(
     sk = nistPrivateScalar(crv, sk, scalarSize);
     return plain(loadNistPrivate(crv, sk).getPublicKey());
   };
+  // Only uncompressed points: OpenSSL would also take the hybrid form, other providers do not.
+  const precheck = (c: SignatureCheck) => c.publicKey.length === pointSize && c.publicKey[0] === 4;
+  const verify = (c: SignatureCheck) => {
+    if (!precheck(c)) return false;
+    try {
+      const key = publicKeys.get(c.publicKey);
+      return opensslVerify(digest, c.message, { key, dsaEncoding: 'der' }, c.signature);
+    } catch {
+      return false;
+    }
+  };
+  const recipe: VerifyRecipe = { kind: 'ecdsa', crv, digest };
   return {
     scheme,
     generateKeyPair(): KeyPair {
@@ -426,20 +446,8 @@ function ecdsaSignature(
         throw signFailure(crv, e);
       }
     },
-    verify(pk, message, signature) {
-      // Only uncompressed points: OpenSSL would also take the hybrid form, other providers do not.
-      if (pk.length !== pointSize || pk[0] !== 0x04) return false;
-      try {
-        return opensslVerify(
-          digest,
-          message,
-          { key: publicKeys(pk), dsaEncoding: 'der' },
-          signature,
-        );
-      } catch {
-        return false;
-      }
-    },
+    verify: (publicKey, message, signature) => verify({ publicKey, message, signature }),
+    verifyMany: (items) => parallel.verifyAll(recipe, items, precheck, verify),
   };
 }
 

@@ -7,7 +7,7 @@
  * with privateMessage.ts.
  */
 import { Writer } from '../codec/index.js';
-import { signWithLabel, verifyWithLabel } from '../crypto/labels.js';
+import { signEncodedWithLabel, verifyEncodedWithLabel } from '../crypto/labels.js';
 import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import type { GroupContext } from '../messages/groupContext.js';
@@ -44,15 +44,14 @@ function tbsCapacity(content: FramedContent): number {
   return 512 + content.groupId.length + content.authenticatedData.length + body;
 }
 
-/** The encoded FramedContentTBS. `context` is needed only when the sender signs over it. */
-export function framedContentTbs(
+/** Writes the FramedContentTBS. `context` is needed only when the sender signs over it. */
+function framedContentTbs(
   wireFormat: WireFormat,
   content: FramedContent,
   context: GroupContext | undefined,
-): Uint8Array {
-  const w = new Writer(tbsCapacity(content));
-  encodeFramedContentTbs(w, wireFormat, content, signedContext(content, context));
-  return w.finish();
+) {
+  return (w: Writer) =>
+    encodeFramedContentTbs(w, wireFormat, content, signedContext(content, context));
 }
 
 /** SignWithLabel(signature_key, "FramedContentTBS", FramedContentTBS) */
@@ -64,7 +63,7 @@ export function signFramedContent(
   context: GroupContext | undefined,
 ): Uint8Array {
   const tbs = framedContentTbs(wireFormat, content, context);
-  return signWithLabel(suite, signaturePrivateKey, FRAMED_CONTENT_TBS, tbs);
+  return signEncodedWithLabel(suite, signaturePrivateKey, FRAMED_CONTENT_TBS, tbs);
 }
 
 /**
@@ -100,10 +99,10 @@ export function verifyContentSignature(
 function verifyTbs(
   suite: CipherSuite,
   signaturePublicKey: Uint8Array,
-  tbs: Uint8Array,
+  tbs: (w: Writer) => void,
   signature: Uint8Array,
 ): void {
-  if (!verifyWithLabel(suite, signaturePublicKey, FRAMED_CONTENT_TBS, tbs, signature)) {
+  if (!verifyEncodedWithLabel(suite, signaturePublicKey, FRAMED_CONTENT_TBS, tbs, signature)) {
     throw new MlsError('BAD_SIGNATURE', 'the FramedContentTBS signature does not verify');
   }
 }
@@ -235,7 +234,7 @@ export function verifyPublicMessage(
       throw new MlsError('BAD_MEMBERSHIP_TAG', 'membership tag does not match');
     }
   }
-  verifyTbs(suite, signaturePublicKey, tbs, auth.signature);
+  verifyTbs(suite, signaturePublicKey, (w) => w.raw(tbs), auth.signature);
   return authenticated;
 }
 

@@ -6,7 +6,7 @@
  * Per message: one ratchet step (a few HKDF expands), two for the sender-data key and nonce, two
  * AEAD operations, and one signature (made by the caller, or verified here).
  */
-import { Reader, Writer, type Codec } from '../codec/index.js';
+import { encodeTransient, Reader, Writer, type Codec } from '../codec/index.js';
 import { expandWithLabel } from '../crypto/labels.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { CipherSuite } from '../crypto/suites.js';
@@ -173,21 +173,19 @@ export function encryptPrivateMessage(
   const leafIndex = content.sender.leafIndex;
   const { groupId, epoch, contentType, authenticatedData } = content;
 
-  // PrivateMessageContent: body || auth || zero padding.
-  const bodySize = contentType === ContentType.application ? content.applicationData.length : 0;
-  const w = new Writer(256 + bodySize);
-  encodeContentBody(w, content);
-  encodeAuthData(w, auth, contentType);
-  w.raw(new Uint8Array(paddingLength(options.padding ?? DEFAULT_PADDING, w.length)));
-  const plaintext = w.finish();
-
   const taken = takeNextKey(keys.secretTree, leafIndex, ratchetTypeOf(contentType));
   const reuseGuard = options.reuseGuard ?? freshReuseGuard(suite.provider);
-  const ciphertext = suite.aead.seal(
-    taken.key,
-    guardedNonce(taken.nonce, reuseGuard),
-    privateContentAad(groupId, epoch, contentType, authenticatedData),
-    plaintext,
+  const padding = options.padding ?? DEFAULT_PADDING;
+  // PrivateMessageContent: body || auth || zero padding; encoded, sealed and wiped.
+  const writePlaintext = (w: Writer) => {
+    encodeContentBody(w, content);
+    encodeAuthData(w, auth, contentType);
+    w.raw(new Uint8Array(paddingLength(padding, w.length)));
+  };
+  const nonce = guardedNonce(taken.nonce, reuseGuard);
+  const aad = privateContentAad(groupId, epoch, contentType, authenticatedData);
+  const ciphertext = encodeTransient(writePlaintext, (plaintext) =>
+    suite.aead.seal(taken.key, nonce, aad, plaintext),
   );
 
   const senderData = new Writer(12);

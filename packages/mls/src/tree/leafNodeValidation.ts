@@ -1,7 +1,11 @@
 /** Leaf node validation (RFC 9420 §7.3). */
-import { decode, Writer } from '../codec/index.js';
+import { decode, type Writer } from '../codec/index.js';
 import type { Credential } from '../credentials/credential.js';
-import { signWithLabel, verifyWithLabel } from '../crypto/labels.js';
+import {
+  signEncodedWithLabel,
+  verifyEncodedWithLabel,
+  verifyManyWithLabel,
+} from '../crypto/labels.js';
 import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import { requiredCapabilitiesCodec } from '../extensions/bodies.js';
@@ -19,11 +23,9 @@ import type { RatchetTree } from './ratchetTree.js';
 // ---------------------------------------------------------------------------------------------
 // Signatures
 
-/** The LeafNodeTBS bytes (§7.2); group id and leaf index only count for update and commit leaves. */
-function leafNodeTbs(leaf: LeafNode, groupId?: Uint8Array, leafIndex?: number): Uint8Array {
-  const w = new Writer();
-  encodeLeafNodeTbs(w, leaf, groupId, leafIndex);
-  return w.finish();
+/** Writes the LeafNodeTBS (§7.2); group id and leaf index only count for update and commit leaves. */
+function leafNodeTbs(leaf: LeafNode, groupId?: Uint8Array, leafIndex?: number) {
+  return (w: Writer) => encodeLeafNodeTbs(w, leaf, groupId, leafIndex);
 }
 
 /** Signs a leaf node: returns it with `signature` set over its LeafNodeTBS. */
@@ -35,7 +37,10 @@ export function signLeafNode(
   leafIndex?: number,
 ): LeafNode {
   const tbs = leafNodeTbs(leaf, groupId, leafIndex);
-  return { ...leaf, signature: signWithLabel(suite, signaturePrivateKey, 'LeafNodeTBS', tbs) };
+  return {
+    ...leaf,
+    signature: signEncodedWithLabel(suite, signaturePrivateKey, 'LeafNodeTBS', tbs),
+  };
 }
 
 export function leafNodeSignatureValid(
@@ -45,7 +50,27 @@ export function leafNodeSignatureValid(
   leafIndex?: number,
 ): boolean {
   const tbs = leafNodeTbs(leaf, groupId, leafIndex);
-  return verifyWithLabel(suite, leaf.signatureKey, 'LeafNodeTBS', tbs, leaf.signature);
+  return verifyEncodedWithLabel(suite, leaf.signatureKey, 'LeafNodeTBS', tbs, leaf.signature);
+}
+
+/**
+ * `leafNodeSignatureValid` of many leaves at once (the provider may spread them over threads),
+ * each with the leaf index its signature may cover.
+ */
+export function leafNodeSignaturesValid(
+  suite: CipherSuite,
+  leaves: readonly (readonly [leafIndex: number, leaf: LeafNode])[],
+  groupId?: Uint8Array,
+): boolean[] {
+  return verifyManyWithLabel(
+    suite,
+    'LeafNodeTBS',
+    leaves.map(([leafIndex, leaf]) => ({
+      publicKey: leaf.signatureKey,
+      write: leafNodeTbs(leaf, groupId, leafIndex),
+      signature: leaf.signature,
+    })),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,12 +147,14 @@ const EXPECTED_SOURCE = {
  * leaf's encryption key).
  *
  * Costs one signature verification plus O(1) lookups in the tree's member index (built in O(n)
- * on first use for a tree that was not derived through `editTree`).
+ * on first use for a tree that was not derived through `editTree`). `signatureValid`, when given,
+ * is the outcome of that verification made beforehand (`leafNodeSignaturesValid`).
  */
 export function validateLeafNode(
   leaf: LeafNode,
   use: LeafNodeUse,
   ctx: LeafValidationContext,
+  signatureValid?: boolean,
 ): void {
   const replaced = use.use === 'key_package' ? undefined : use.leafIndex;
   if (replaced !== undefined && !(ctx.tree && replaced >= 0 && replaced < ctx.tree.leafCount)) {
@@ -146,7 +173,7 @@ export function validateLeafNode(
   if (ctx.validateCredential && !ctx.validateCredential(leaf.credential, leaf.signatureKey)) {
     throw new MlsError('INVALID_CREDENTIAL', `${where}: credential rejected`);
   }
-  if (!leafNodeSignatureValid(ctx.suite, leaf, ctx.groupId, replaced)) {
+  if (!(signatureValid ?? leafNodeSignatureValid(ctx.suite, leaf, ctx.groupId, replaced))) {
     throw new MlsError('BAD_SIGNATURE', `${where}: LeafNodeTBS signature does not verify`);
   }
 

@@ -23,13 +23,14 @@ export class MemberIndex {
     readonly credentialSupport: ReadonlyMap<number, number>,
   ) {}
 
-  static build(slots: Iterable<[number, NodeSlot]>): MemberIndex {
+  /** The index of a tree given as its node slots, by node index. */
+  static build(slots: readonly NodeSlot[]): MemberIndex {
     const directory = new KeyDirectory();
     const counts = new Counts(0, new Map(), new Map());
-    for (const [node, slot] of slots) {
+    slots.forEach((slot, node) => {
       directory.record(node, slot);
       if (slot?.nodeType === NodeType.leaf) counts.count(slot.leaf, 1);
-    }
+    });
     return new MemberIndex(directory, counts.members, counts.types, counts.support);
   }
 
@@ -69,9 +70,19 @@ export class MemberIndex {
   }
 }
 
-/** Byte strings as Map keys: one UTF-16 unit per byte, cheaper to build than hex. */
+/**
+ * Byte strings as Map keys: one UTF-16 unit per byte, cheaper to build than hex. `apply` takes
+ * the bytes as arguments directly (spreading them first costs four times as much), in slices,
+ * because a received key may be long enough to overflow the stack as one argument list.
+ */
 function keyString(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
+  const slice = 4096;
+  if (bytes.length <= slice) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += slice) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + slice) as unknown as number[]);
+  }
+  return s;
 }
 
 class KeyDirectory {

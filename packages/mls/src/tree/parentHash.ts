@@ -2,7 +2,7 @@
  * Parent hashes (RFC 9420 §7.9): the chain that binds each parent node's key to the UpdatePath
  * that set it and to the leaf that signed that path.
  */
-import { Writer } from '../codec/index.js';
+import { encodeTransient, type Writer } from '../codec/index.js';
 import type { Hash } from '../crypto/provider.js';
 import { MlsError } from '../errors.js';
 import { LeafNodeSource } from '../messages/leafNode.js';
@@ -27,9 +27,7 @@ export function encodeParentHashInput(w: Writer, input: ParentHashInput): void {
 
 /** Hash(ParentHashInput) */
 export function hashParentHashInput(hash: Hash, input: ParentHashInput): Uint8Array {
-  const w = new Writer();
-  encodeParentHashInput(w, input);
-  return hash.digest(w.finish());
+  return encodeTransient((w) => encodeParentHashInput(w, input), hash.digest);
 }
 
 /** The parent hash of a parent node whose copath child is `sibling` (§7.9). */

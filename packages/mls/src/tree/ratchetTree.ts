@@ -28,12 +28,8 @@ export class RatchetTree {
 
   /** Member keys and credential facts of this tree (memberIndex.ts). */
   get memberIndex(): MemberIndex {
-    this.index ??= MemberIndex.build(this.slots());
+    this.index ??= MemberIndex.build(this.nodes.toArray());
     return this.index;
-  }
-
-  private *slots(): Generator<[number, NodeSlot]> {
-    for (let i = 0; i < this.nodeCount; i++) yield [i, this.nodes.get(i)];
   }
 
   /** Nodes holding encryption key `key`, ascending. */

@@ -1,4 +1,4 @@
-import { Writer } from '../codec/index.js';
+import { encodeTransient } from '../codec/index.js';
 import type { Hash } from '../crypto/provider.js';
 import { leafNodeCodec } from '../messages/leafNode.js';
 import * as math from './math.js';
@@ -12,24 +12,26 @@ import type { RatchetTree } from './ratchetTree.js';
 export function treeHash(tree: RatchetTree, hash: Hash, node: number = tree.root): Uint8Array {
   const cached = tree.hashCache.get(node);
   if (cached) return cached;
-  const w = new Writer();
   const slot = tree.node(node);
+  let result: Uint8Array;
   if (math.isLeaf(node)) {
-    w.u8(NodeType.leaf);
-    w.u32(math.nodeToLeaf(node));
-    w.optional(slot?.nodeType === NodeType.leaf ? slot.leaf : undefined, leafNodeCodec.encode);
+    result = encodeTransient((w) => {
+      w.u8(NodeType.leaf);
+      w.u32(math.nodeToLeaf(node));
+      w.optional(slot?.nodeType === NodeType.leaf ? slot.leaf : undefined, leafNodeCodec.encode);
+    }, hash.digest);
   } else {
+    // The children first, so that one encoding is in progress at a time.
     const left = treeHash(tree, hash, math.left(node));
     const right = treeHash(tree, hash, math.right(node));
-    w.u8(NodeType.parent);
-    w.optional(
-      slot?.nodeType === NodeType.parent ? slot.parent : undefined,
-      parentNodeCodec.encode,
-    );
-    w.opaque(left);
-    w.opaque(right);
+    result = encodeTransient((w) => {
+      w.u8(NodeType.parent);
+      const parent = slot?.nodeType === NodeType.parent ? slot.parent : undefined;
+      w.optional(parent, parentNodeCodec.encode);
+      w.opaque(left);
+      w.opaque(right);
+    }, hash.digest);
   }
-  const result = hash.digest(w.finish());
   tree.hashCache.fill(node, result);
   return result;
 }

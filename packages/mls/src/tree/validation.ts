@@ -7,7 +7,7 @@ import type { CipherSuite } from '../crypto/suites.js';
 import { MlsError } from '../errors.js';
 import type { Extension } from '../extensions/extension.js';
 import { bytesEqual } from '../util/bytes.js';
-import { validateLeafNode } from './leafNodeValidation.js';
+import { leafNodeSignaturesValid, validateLeafNode } from './leafNodeValidation.js';
 import * as math from './math.js';
 import { verifyParentHashes } from './parentHash.js';
 import type { RatchetTree } from './ratchetTree.js';
@@ -34,7 +34,8 @@ export interface TreeValidationContext {
  * - every leaf node is valid (§7.3, see `validateLeafNode`; this includes unique leaf keys);
  * - every non-blank parent node is parent-hash valid (`BAD_PARENT_HASH`, §7.9.2).
  *
- * O(n) node visits plus one signature verification per member: inherent to joining.
+ * O(n) node visits plus one signature verification per member: inherent to joining, and spread
+ * over threads by providers that can (`Signature.verifyMany`).
  */
 export function validateRatchetTree(tree: RatchetTree, ctx: TreeValidationContext): void {
   if (!bytesEqual(treeHash(tree, ctx.suite.hash), ctx.treeHash)) {
@@ -56,21 +57,21 @@ export function validateRatchetTree(tree: RatchetTree, ctx: TreeValidationContex
     }
   }
   // Leaves before parent hashes: a forged leaf also breaks the hashes above it, and is the
-  // more telling error.
-  for (const [leafIndex, leaf] of tree.members()) {
-    validateLeafNode(
-      leaf,
-      { use: 'tree', leafIndex },
-      {
-        suite: ctx.suite,
-        tree,
-        groupId: ctx.groupId,
-        extensions: ctx.extensions,
-        ...(ctx.now !== undefined && { now: ctx.now }),
-        ...(ctx.validateCredential && { validateCredential: ctx.validateCredential }),
-      },
-    );
-  }
+  // more telling error. Their signatures are checked in one batch (on several threads where the
+  // provider can), then each leaf in order, so the first bad leaf is the one reported.
+  const members = [...tree.members()];
+  const signaturesValid = leafNodeSignaturesValid(ctx.suite, members, ctx.groupId);
+  const leafContext = {
+    suite: ctx.suite,
+    tree,
+    groupId: ctx.groupId,
+    extensions: ctx.extensions,
+    ...(ctx.now !== undefined && { now: ctx.now }),
+    ...(ctx.validateCredential && { validateCredential: ctx.validateCredential }),
+  };
+  members.forEach(([leafIndex, leaf], i) =>
+    validateLeafNode(leaf, { use: 'tree', leafIndex }, leafContext, signaturesValid[i]),
+  );
   verifyParentHashes(tree, ctx.suite.hash);
 }
 
