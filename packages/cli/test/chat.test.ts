@@ -152,7 +152,8 @@ describe('trellis chat in a terminal', { timeout: 30 * 60_000 }, () => {
     await carol.waitFor('alice removed you from Garden: bye carol', 'carol told she was removed');
     carol.type('still here?');
     await carol.waitFor('No room selected: “still here?” was not sent', 'carol has no room');
-    assert.match(carol.screen(), /\[no room\] >\s*$/, 'the prompt no longer names the room');
+    // The prompt is drawn again after the sentence: wait for it rather than race it.
+    await carol.waitFor(/\[no room\] >\s*$/, 'the prompt no longer naming the room');
     carol.type('/quit');
     assert.equal(await carol.exited(), 0);
   });

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import xterm from '@xterm/headless';
 import { spawn, type IPty } from 'node-pty';
+import { waitForProgress, type Watched } from '@trellis/client';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const TRELLIS = join(REPO, 'packages', 'cli', 'bin', 'trellis.js');
@@ -103,38 +104,20 @@ export class PtyChat {
 
   /**
    * Waits until `done` holds, checked whenever the screen changes; fails with the screen when
-   * it has not changed for `QUIET_MS`.
+   * it has not changed for `QUIET_MS` (the client SDK's progress-driven wait).
    */
-  private async until(what: string, done: () => boolean): Promise<void> {
-    const started = Date.now();
-    let last = this.screen();
-    let changedAt = started;
-    while (!done()) {
-      const now = Date.now();
-      const screen = this.screen();
-      if (screen !== last) {
-        last = screen;
-        changedAt = now;
-      }
-      if (now - changedAt > QUIET_MS || now - started > STEP_CAP_MS) {
-        assert.fail(
-          `waiting for ${what} in ${this.name}'s terminal, ` +
-            (now - started > STEP_CAP_MS
-              ? `not there after ${STEP_CAP_MS / 1000} s`
-              : `the screen did not change for ${QUIET_MS / 1000} s`) +
-            `; it shows:\n${screen}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.listeners.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, 1_000);
+  private until(what: string, done: () => boolean): Promise<void> {
+    const terminal: Watched = {
+      describe: () => this.screen(),
+      onActivity: (wake) => {
         this.listeners.add(wake);
-      });
-    }
+        return () => this.listeners.delete(wake);
+      },
+    };
+    return waitForProgress(`${what} in ${this.name}'s terminal`, done, terminal, {
+      quietMs: QUIET_MS,
+      capMs: STEP_CAP_MS,
+    });
   }
 
   /** Waits until the screen shows `expected`; returns the screen. */
