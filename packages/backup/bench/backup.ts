@@ -9,6 +9,7 @@
  * most churn a large room sees per epoch; quieter epochs deduplicate better.
  */
 import { parseArgs } from 'node:util';
+import { readBenchOptions } from '../../mls/bench/cli.js';
 import {
   basicCredential,
   cipherSuite,
@@ -61,17 +62,7 @@ function readOptions(): { sizes: number[]; epochs: number; json: boolean } | 'he
   return { sizes, epochs, json: values.json ?? false };
 }
 
-let options: ReturnType<typeof readOptions>;
-try {
-  options = readOptions();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-  process.exit(2);
-}
-if (options === 'help') {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const options = readBenchOptions(USAGE, readOptions);
 const EPOCHS = options.epochs;
 const ROOM_ID = '!bench:example.org';
 const suite = cipherSuite(1, nodeCrypto);

@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readBenchOptions } from '../../mls/bench/cli.js';
 import { roomAlgorithm } from '@trellis/mls';
 import {
   DECRYPT_SHORT_MESSAGE,
@@ -435,17 +436,7 @@ function readOptions(): Options | 'help' {
 }
 
 async function main(): Promise<void> {
-  let options: Options | 'help';
-  try {
-    options = readOptions();
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const options = readBenchOptions(USAGE, readOptions);
   const out: { db: string; convergence?: ConvergenceRow[]; messages?: MessageFigures }[] = [];
   for (const kind of options.server.kinds) {
     const start = () => startServers(kind, 1, options.server);

@@ -6,6 +6,7 @@
  * show what a cache miss costs (and so what the cache saves on the rows above them).
  */
 import { parseArgs } from 'node:util';
+import { readBenchOptions } from './cli.js';
 import { AeadId, KdfId, KemId, SignatureScheme } from '../src/crypto/provider.js';
 import type { CryptoProvider } from '../src/crypto/provider.js';
 import { cipherSuite } from '../src/crypto/suites.js';
@@ -213,17 +214,7 @@ function readOptions():
   return { sizes, durationMs, coldKeys: cold, json: values.json ?? false };
 }
 
-let options: ReturnType<typeof readOptions>;
-try {
-  options = readOptions();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-  process.exit(2);
-}
-if (options === 'help') {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const options = readBenchOptions(USAGE, readOptions);
 const { json, durationMs } = options;
 coldKeys = options.coldKeys;
 const results: Record<string, Record<string, number>> = {};

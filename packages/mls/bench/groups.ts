@@ -13,6 +13,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { readBenchOptions } from './cli.js';
 import { measurePrimitives, PRIMITIVES } from './limits.js';
 import { primitiveLines, printSize, rowsFor, type Library, type SizeResult } from './report.js';
 import { MESSAGE_BYTES, runSide, type SideResult, type Timing } from './run.js';
@@ -168,17 +169,7 @@ async function runSize(
 }
 
 async function main(): Promise<void> {
-  let options: Options | 'help';
-  try {
-    options = readOptions(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (options === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const options = readBenchOptions(USAGE, () => readOptions(process.argv.slice(2)));
   const { quick, json } = options;
   ignoreStoppedBranches();
   const timing: Timing = {

@@ -15,6 +15,7 @@
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { readBenchOptions } from '../../mls/bench/cli.js';
 import { measurePrimitives, workSeconds } from '../../mls/bench/limits.js';
 import { Http, enc, type Session } from '../test/helpers/client.js';
 import { keyPackageUpload } from '../test/helpers/keyPackages.js';
@@ -332,17 +333,7 @@ function readOptions(): Options | 'help' {
   };
 }
 
-let options: Options | 'help';
-try {
-  options = readOptions();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-  process.exit(2);
-}
-if (options === 'help') {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const options = readBenchOptions(USAGE, readOptions);
 
 const results = new Map<DbKind, Result>();
 for (const kind of options.server.kinds) {
