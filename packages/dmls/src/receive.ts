@@ -8,6 +8,7 @@ import {
   type LeafNode,
   type MlsMessage,
 } from '@trellis/mls';
+import { chooseBase } from './base.js';
 import { commitDataOf, visibleConfirmationTag, type CommitData } from './commitData.js';
 import type { GroupCore } from './core.js';
 import { DmlsError } from './errors.js';
@@ -213,6 +214,7 @@ function processCommit(
   // device's own was planned only once its fork was known in full).
   const gap = unknownAncestry(core, [base, ...resolved]);
   if (gap !== undefined) return wait(core, event, now, { awaiting: gap });
+  if (resolved.length > 0) checkMerge(core, base, resolved, parsed.sender);
   if (base.held.kind === 'messages') {
     // Too late to apply: this device can no longer follow that branch, and should rejoin.
     core.unfollowable.add(eventId);
@@ -371,6 +373,35 @@ function foreignOrWait(
   ];
   const node = recordNone(core, eventId, id, parsed, { resolves: [], signedParents }, data, now);
   return notMember(core, event, node, now);
+}
+
+/**
+ * What every device can check of another's merge, whether or not it can process it: the base
+ * is the one the base rule picks among the epochs merged (so that no one can hide the branch
+ * the group agreed on under a merge made on a branch of its own choosing, such as a removed
+ * device's), and the committer, who is a member of the merged epoch, is not a device that a
+ * resolved branch removed. It reads only the graph and signed data, and so decides alike
+ * on every device that knows the fork in full.
+ */
+function checkMerge(
+  core: GroupCore,
+  base: EpochNode,
+  resolved: readonly EpochNode[],
+  committer: string,
+): void {
+  const chosen = chooseBase(core.graph, [base, ...resolved]);
+  if (chosen !== base) {
+    throw new DmlsError(
+      'INVALID_RESOLVES',
+      `the merge is made on ${base.key}, but the base rule picks ${chosen.key}`,
+    );
+  }
+  if (excludedBy(core, base, resolved).has(committer)) {
+    throw new DmlsError(
+      'REMOVAL_UNDONE',
+      `the merge is made by ${committer}, removed on a branch it resolves`,
+    );
+  }
 }
 
 /**

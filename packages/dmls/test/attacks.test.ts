@@ -145,28 +145,82 @@ describe('2. removals are monotone across merges', () => {
     assert.equal(bodyOf([r]), undefined);
   });
 
-  test('a merge on the removed device branch still removes it; keeping it is refused', () => {
+  test('a merge on the branch that wins keeps no device a resolved branch removed', () => {
     const room = threeMembers();
-    const { removal, c2 } = removedCarolExtends(room);
-    // A resolver whose view of the room still has Carol plans on her branch anyway: the
-    // removal on the branch it merges removes her (a lagging view cannot undo it).
-    const plan = room.group(BOB).planResolution({ devices: EVERYONE });
-    assert.ok(plan && plan !== 'wait');
-    const carolLeaf = room.group(BOB).epoch(c2.eventId)!.members.get(CAROL)!;
-    const forced = { ...plan, baseKey: c2.eventId, resolveKeys: [removal.eventId], add: [] };
-    // Honest: the plan made on Carol's branch removes her.
-    const honest = room.group(BOB).planResolution({ devices: EVERYONE });
-    assert.ok(honest && honest !== 'wait' && !honest.add.includes(CAROL));
+    room.add(ALICE, [DAVE]);
+    const fork = room.group(ALICE).current();
+    // Alice removes Carol; Bob and Dave commit on the same epoch: their branch, with two
+    // committers, wins the base rule over Alice's, and it still has Carol.
+    const removal = room.commit(ALICE, {
+      baseKey: fork.key,
+      resolveKeys: [],
+      remove: [fork.members.get(CAROL)!],
+    });
+    const b1 = room.commit(BOB);
+    room.deliverAll(b1);
+    const d1 = room.commit(DAVE);
+    room.deliverAll(d1);
+    room.deliverAll(removal);
+    assert.equal(room.group(BOB).current().key, d1.eventId);
+    const carolLeaf = room.group(BOB).epoch(d1.eventId)!.members.get(CAROL)!;
+    const merge = { baseKey: d1.eventId, resolveKeys: [removal.eventId], add: [] };
     // Hostile: merging the removal while keeping Carol is refused by everyone who checks.
-    const keep = room.commit(BOB, { ...forced, remove: [] });
-    assert.equal(codeOf(room.deliver(ALICE, keep)), 'REMOVAL_UNDONE');
+    const keep = room.commit(BOB, { ...merge, remove: [] });
+    for (const id of [ALICE, DAVE]) assert.equal(codeOf(room.deliver(id, keep)), 'REMOVAL_UNDONE');
     room.group(BOB).discardCommit(keep.content as never);
-    const remove = room.commit(BOB, { ...forced, remove: [carolLeaf] });
-    room.deliverAll(remove);
-    assert.equal(room.group(ALICE).current().key, remove.eventId);
+    // On the losing branch instead: refused by the base rule, whatever it removes.
+    const onLoser = room.commit(ALICE, {
+      ...merge,
+      baseKey: removal.eventId,
+      resolveKeys: [d1.eventId],
+      remove: [],
+    });
+    assert.equal(codeOf(room.deliver(DAVE, onLoser)), 'INVALID_RESOLVES');
+    room.group(ALICE).discardCommit(onLoser.content as never);
+    // Honest: the plan removes her, and she reads nothing after it.
+    const plan = room.group(BOB).planResolution({ devices: [...EVERYONE, DAVE] });
+    assert.ok(plan && plan !== 'wait' && plan.baseKey === d1.eventId);
+    assert.deepEqual(plan.remove, [carolLeaf]);
+    const resolved = room.resolve(BOB, [...EVERYONE, DAVE]);
+    assert.equal(room.group(ALICE).current().key, resolved.eventId);
     const secret = room.say(ALICE, 'after the merge');
     assert.equal(bodyOf(room.deliver(CAROL, secret)), undefined);
-    assert.equal(bodyOf(room.deliver(BOB, secret)), 'after the merge');
+    assert.equal(bodyOf(room.deliver(DAVE, secret)), 'after the merge');
+  });
+
+  test("a merge made on a removed device's branch cannot hide the group's tip", () => {
+    const room = threeMembers();
+    room.add(ALICE, [DAVE]);
+    const before = room.group(CAROL).current();
+    const removal = room.commit(ALICE, {
+      baseKey: before.key,
+      resolveKeys: [],
+      remove: [before.members.get(CAROL)!],
+    });
+    // Carol keeps her state from before the removal and commits on it; Bob, colluding, takes
+    // her branch in. Dave learns of it only past the fork window: he cannot process what is
+    // made on it, and once could not tell a merge on it from a merge he must follow.
+    const c1 = room.commit(CAROL);
+    room.deliver(CAROL, c1);
+    for (const id of [ALICE, BOB, DAVE]) room.deliver(id, removal);
+    for (const id of [ALICE, BOB]) room.deliver(id, c1);
+    room.now.value += 60 * 60 * 1000;
+    room.group(DAVE).prune(room.now.value);
+    room.deliver(DAVE, c1);
+    assert.equal(room.group(DAVE).epoch(c1.eventId)?.held.kind, 'none');
+    const removalRef = {
+      event: removal.eventId,
+      tag: fromHex(room.group(ALICE).epoch(removal.eventId)!.tag),
+    };
+    for (const by of [CAROL, BOB]) {
+      const merge = room.forge(by, c1.eventId, { baseEvent: c1.eventId, resolves: [removalRef] });
+      for (const id of [ALICE, DAVE]) {
+        assert.equal(codeOf(room.deliver(id, merge)), 'INVALID_RESOLVES', `${id}, merge by ${by}`);
+        assert.equal(room.group(id).current().key, removal.eventId, `${id} keeps its tip`);
+      }
+    }
+    room.resolve(ALICE, [ALICE, BOB, DAVE]);
+    stillWorks(room, [ALICE, BOB, DAVE]);
   });
 });
 
@@ -498,10 +552,13 @@ describe('7. every device decides a merge alike', () => {
     room.deliver(ERIN, x);
     assert.equal(room.group(ERIN).epoch(x.eventId)?.held.kind, 'none');
 
+    // Carol commits on Y too, so that Y, with two committers, is the base the rule picks.
+    const onY2 = room.commit(CAROL, { baseKey: onY.eventId, resolveKeys: [], remove: [] });
+    room.deliverAll(onY2);
     // A merge on Y that resolves X and keeps Dave, whom X removed.
     const xTag = fromHex(room.group(ALICE).epoch(x.eventId)!.tag);
-    const merge = room.forge(ALICE, onY.eventId, {
-      baseEvent: onY.eventId,
+    const merge = room.forge(ALICE, onY2.eventId, {
+      baseEvent: onY2.eventId,
       resolves: [{ event: x.eventId, tag: xTag }],
     });
     assert.equal(codeOf(room.deliver(CAROL, merge)), 'REMOVAL_UNDONE');

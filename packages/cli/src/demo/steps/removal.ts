@@ -2,8 +2,9 @@
  * Step 7: carol is removed from the room while her device, not yet aware of it, commits a key
  * update: the room forks between her update and the commit that removes her. The merge is made
  * on the removal's branch (a removed device's commits carry no vote) and keeps her out; a merge
- * that would keep her is refused by everyone (REMOVAL_UNDONE). What is sent after it is out of
- * her reach, even with the group state her device kept.
+ * made on her branch instead, keeping her, is refused by everyone (INVALID_RESOLVES: not the
+ * base the rule picks). What is sent after it is out of her reach, even with the group state her
+ * device kept.
  */
 import { ClientError } from '@trellis/client';
 import type { DmlsGroup, Received } from '@trellis/dmls';
@@ -187,7 +188,8 @@ async function forgeAMergeThatKeepsCarol(
   );
   narrator.fact(
     `to test that protection, alice/phone forges a merge on carol’s branch, ${cast.epoch(carolsEpoch.id)}, ` +
-      `that resolves ${cast.epoch(removalEpoch.id)} and keeps carol/laptop`,
+      `that resolves ${cast.epoch(removalEpoch.id)} and keeps carol/laptop; every device checks ` +
+      'that a merge is made on the branch the base rule picks',
   );
   await scene.reportRefusals(forged, [aliceLaptop, bobLaptop]);
 }
