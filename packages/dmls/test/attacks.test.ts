@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { exportSecret, fromHex, toHex } from '@trellis/mls';
-import { DmlsGroup, parseWelcome, type Received } from '../src/index.js';
+import { DmlsGroup, parseWelcome, type EpochNode, type Received } from '../src/index.js';
 import { ALICE, BOB, bodyOf, CAROL, codeOf, DAVE, TestRoom, threeMembers } from './support/room.js';
 
 const EVERYONE = [ALICE, BOB, CAROL];
@@ -112,15 +112,16 @@ describe('1. fork metadata is authenticated and checked', () => {
   });
 });
 
+/** `by` commits, on epoch `on`, the removal of `victim`'s leaf (not delivered). */
+function removalOf(room: TestRoom, by: string, on: EpochNode, victim: string) {
+  return room.commit(by, { baseKey: on.key, resolveKeys: [], remove: [on.members.get(victim)!] });
+}
+
 describe('2. removals are monotone across merges', () => {
   /** Alice removes Carol; Carol, still holding the epoch before, commits twice on it. */
   function removedCarolExtends(room: TestRoom) {
     const before = room.group(CAROL).current();
-    const removal = room.commit(ALICE, {
-      baseKey: before.key,
-      resolveKeys: [],
-      remove: [before.members.get(CAROL)!],
-    });
+    const removal = removalOf(room, ALICE, before, CAROL);
     const c1 = room.commit(CAROL);
     room.deliver(CAROL, c1);
     const c2 = room.commit(CAROL);
@@ -151,11 +152,7 @@ describe('2. removals are monotone across merges', () => {
     const fork = room.group(ALICE).current();
     // Alice removes Carol; Bob and Dave commit on the same epoch: their branch, with two
     // committers, wins the base rule over Alice's, and it still has Carol.
-    const removal = room.commit(ALICE, {
-      baseKey: fork.key,
-      resolveKeys: [],
-      remove: [fork.members.get(CAROL)!],
-    });
+    const removal = removalOf(room, ALICE, fork, CAROL);
     const b1 = room.commit(BOB);
     room.deliverAll(b1);
     const d1 = room.commit(DAVE);
@@ -192,11 +189,7 @@ describe('2. removals are monotone across merges', () => {
     const room = threeMembers();
     room.add(ALICE, [DAVE]);
     const before = room.group(CAROL).current();
-    const removal = room.commit(ALICE, {
-      baseKey: before.key,
-      resolveKeys: [],
-      remove: [before.members.get(CAROL)!],
-    });
+    const removal = removalOf(room, ALICE, before, CAROL);
     // Carol keeps her state from before the removal and commits on it; Bob, colluding, takes
     // her branch in. Dave learns of it only past the fork window: he cannot process what is
     // made on it, and once could not tell a merge on it from a merge he must follow.
@@ -530,11 +523,7 @@ describe('7. every device decides a merge alike', () => {
     const fork = room.group(ALICE).current();
     // Alice updates while Bob removes Dave: two branches, Y and X.
     const y = room.commit(ALICE);
-    const x = room.commit(BOB, {
-      baseKey: fork.key,
-      resolveKeys: [],
-      remove: [fork.members.get(DAVE)!],
-    });
+    const x = removalOf(room, BOB, fork, DAVE);
     room.deliverAll(x);
     room.deliverAll(y);
     // Erin is added on Y only: X is from before she joined, and she cannot decrypt it.
