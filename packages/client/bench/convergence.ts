@@ -243,6 +243,7 @@ export async function buildGroup(
       add,
       selfUpdate: false,
       rank: 0,
+      crossed: 0,
     });
   }
   await readAll(room);

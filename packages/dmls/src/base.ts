@@ -61,11 +61,33 @@ export function losers(
   return out;
 }
 
+/** Beyond this many crossed rounds the slot stops doubling (16 slots per rank). */
+const MAX_DOUBLINGS = 4;
+
+/**
+ * How many resolution rounds in a row, ending at `base`, crossed another one: `base` is a merge
+ * made on an epoch that got another merge too, and so was the base of that one, and so on.
+ * Crossings happen when the commits of the ranks before take longer than a slot to arrive;
+ * every device that knows the same epochs counts the same, so all of them widen their back-off
+ * together and the rank order holds (simulation seed 103: with delivery slower than the slot,
+ * merges crossed every round, and the room never went quiet).
+ */
+export function crossedRounds(graph: EpochGraph, base: EpochNode): number {
+  let rounds = 0;
+  for (let node = base; rounds < MAX_DOUBLINGS && node.resolves.length > 0; rounds++) {
+    const parent = node.base !== undefined ? graph.get(node.base) : undefined;
+    if (!parent || graph.builtOn(parent).filter((n) => n.resolves.length > 0).length < 2) break;
+    node = parent;
+  }
+  return rounds;
+}
+
 /**
  * How long to wait before sending a resolving commit, from the device's rank among those that
  * could: the first resolves at once, the others only if nothing came in the meantime.
- * Concurrent resolutions then stay rare, and when they happen the next round merges them.
+ * Concurrent resolutions then stay rare, and when they happen the next round merges them with
+ * a slot doubled for every round in a row that crossed (`crossedRounds`).
  */
-export function backoffMs(rank: number, slotMs = 500): number {
-  return rank * slotMs;
+export function backoffMs(rank: number, slotMs = 500, crossed = 0): number {
+  return rank * slotMs * 2 ** Math.min(crossed, MAX_DOUBLINGS);
 }

@@ -94,6 +94,16 @@ export class EpochGraph {
     return this.all().filter((n) => !this.children.has(n.key));
   }
 
+  /** Epochs made on `node` as their base (not those that merely resolve it). */
+  builtOn(node: EpochNode): EpochNode[] {
+    const out: EpochNode[] = [];
+    for (const key of this.children.get(node.key) ?? []) {
+      const child = this.nodes.get(key);
+      if (child?.base === node.key) out.push(child);
+    }
+    return out;
+  }
+
   /** Signed parents of known epochs that are not known themselves: the client fetches them. */
   missingParents(): string[] {
     return [...this.unlinked.keys()];

@@ -12,7 +12,7 @@ export {
   type Device,
   type EpochId,
 } from './ids.js';
-export { backoffMs, chooseBase } from './base.js';
+export { backoffMs, chooseBase, crossedRounds } from './base.js';
 export { DEFAULT_RETENTION, retentionStage, type RetentionPolicy } from './retention.js';
 export {
   COMMIT_DATA_EXTENSION,

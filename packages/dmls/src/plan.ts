@@ -1,5 +1,5 @@
 import { toHex, type GroupState, type KeyPackage } from '@trellis/mls';
-import { chooseBase, losers } from './base.js';
+import { chooseBase, crossedRounds, losers } from './base.js';
 import { heldTips, type GroupCore } from './core.js';
 import type { EpochNode } from './graph.js';
 import type { EpochId } from './ids.js';
@@ -32,6 +32,8 @@ export interface ResolutionPlan {
   readonly selfUpdate: boolean;
   /** Place among the devices that could send it: wait `rank × slot` first (`backoffMs`). */
   readonly rank: number;
+  /** Resolution rounds in a row that crossed, ending at the base: the slot doubles for each. */
+  readonly crossed: number;
 }
 
 /**
@@ -102,6 +104,7 @@ export function planResolution(
       devices,
       others.length === 0 && remove.size === 0 && add.length === 0,
     ),
+    crossed: crossedRounds(core.graph, base),
   };
 }
 

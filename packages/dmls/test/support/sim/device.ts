@@ -653,7 +653,7 @@ export class Device {
     const now = this.world.now;
     const sig = `${plan.baseKey}|${plan.resolveKeys.join(',')}|${plan.remove.join(',')}|${plan.add.join(',')}|${plan.selfUpdate}`;
     if (!this.resolveTimer || this.resolveTimer.sig !== sig) {
-      this.resolveTimer = { sig, at: now + backoffMs(plan.rank, PARAMS.slotMs) };
+      this.resolveTimer = { sig, at: now + backoffMs(plan.rank, PARAMS.slotMs, plan.crossed) };
     }
     if (now < this.resolveTimer.at) return;
     if (this.commitPlan(plan, false)) this.stats.resolutions++;
