@@ -65,7 +65,10 @@ export function dueWork(host: CommitHost, group: DmlsGroup): DueWork | undefined
   const plan = host.plan();
   if (plan && plan !== 'wait') {
     if (group.commitInFlight) return undefined;
-    return { delayMs: backoffMs(plan.rank, host.ctx.slotMs, plan.crossed), expected: planKey(plan) };
+    return {
+      delayMs: backoffMs(plan.rank, host.ctx.slotMs, plan.crossed),
+      expected: planKey(plan),
+    };
   }
   if (plan === undefined && host.metadataToRedo()) return { delayMs: host.ctx.slotMs };
   return undefined;
