@@ -75,7 +75,7 @@ export function readSignatures(object: JsonObject): Signatures {
  * A copy of `object` with `entity`'s signature under "ed25519:<keyId>" added; signatures already
  * there are kept (one under the same identifier is replaced). `object` itself is not changed.
  */
-export function signJson<T extends JsonObject>(
+export function signJson<T extends object>(
   object: T,
   entity: string,
   keyId: string,
@@ -86,7 +86,7 @@ export function signJson<T extends JsonObject>(
   }
   const id = ed25519KeyId(keyId);
   const signature = encodeUnpaddedBase64(ed25519Sign(keyPair.seed, signedBytes(object)));
-  const signatures = readSignatures(object);
+  const signatures = readSignatures(object as JsonObject);
   signatures[entity] = { ...signatures[entity], [id]: signature };
   return { ...object, signatures };
 }
