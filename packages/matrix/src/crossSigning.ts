@@ -25,6 +25,18 @@ import {
 export const CROSS_SIGNING_USAGES = ['master', 'self_signing', 'user_signing'] as const;
 export type CrossSigningUsage = (typeof CROSS_SIGNING_USAGES)[number];
 
+/**
+ * The secret-storage names of the private keys: "the master signing, user-signing, and
+ * self-signing keys are identified using the names `m.cross_signing.master`,
+ * `m.cross_signing.user_signing`, and `m.cross_signing.self_signing`, respectively, and the keys
+ * are base64-encoded before being encrypted."
+ */
+export const CROSS_SIGNING_SECRET_NAMES = {
+  master: 'm.cross_signing.master',
+  self_signing: 'm.cross_signing.self_signing',
+  user_signing: 'm.cross_signing.user_signing',
+} as const satisfies Record<CrossSigningUsage, string>;
+
 /** The JSON form (`CrossSigningKey`). */
 export interface CrossSigningKeyJson {
   user_id: string;

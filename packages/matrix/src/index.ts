@@ -35,6 +35,7 @@ export {
 
 // Cross-signing
 export {
+  CROSS_SIGNING_SECRET_NAMES,
   CROSS_SIGNING_USAGES,
   crossSigningKeyJson,
   parseCrossSigningKey,

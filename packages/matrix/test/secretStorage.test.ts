@@ -21,6 +21,7 @@ import {
 import decryptAESSecretStorageItem from 'matrix-js-sdk/lib/utils/decryptAESSecretStorageItem.js';
 import encryptAESSecretStorageItem from 'matrix-js-sdk/lib/utils/encryptAESSecretStorageItem.js';
 import { decodeBase64, encodeUnpaddedBase64 } from '../src/base64.js';
+import { CROSS_SIGNING_SECRET_NAMES } from '../src/crossSigning.js';
 import {
   SECRET_STORAGE_ALGORITHM,
   checkSecretStorageKey,
@@ -36,7 +37,7 @@ import {
 } from '../src/secretStorage.js';
 import { expectMatrixError } from './support.js';
 
-const NAME = 'm.cross_signing.master';
+const NAME = CROSS_SIGNING_SECRET_NAMES.master;
 const SECRET = encodeUnpaddedBase64(new Uint8Array(32).fill(7)); // as cross-signing keys are stored
 const fixedKey = () => new Uint8Array(32).map((_, i) => i * 7 + 1);
 const fixedIv = () => {
