@@ -10,13 +10,15 @@
  *    "keys": {"m.dmls.v1.signature:<device_id>": <unpadded base64 public key>},
  *    "signatures": {<user_id>: {"m.dmls.v1.signature:<device_id>": <base64 signature>}}}
  *
- * The signature is over the canonical JSON of the object without `signatures` and `unsigned`.
+ * The signature is over the canonical JSON (@trellis/matrix) of the object without `signatures`
+ * and `unsigned`; an object canonical JSON cannot hold (a float, say) is refused with it.
  * The first key seen for a device is pinned (trust on first use): a later answer naming another
  * key for the same device is refused, and a KeyPackage is only used if its leaf carries the
  * pinned key. Without cross-signing, that is as far as a client can distrust its server.
  */
 import { roomAlgorithm, type CipherSuite } from '@trellis/mls';
 import { fromBase64, toBase64 } from '@trellis/dmls';
+import { canonicalJsonBytes } from '@trellis/matrix';
 import type { MatrixHttp } from './http.js';
 import { isObject, type Json } from './json.js';
 import type { DeviceIdentity } from './keyPackages.js';
@@ -34,18 +36,6 @@ export interface KnownDevice {
   readonly signatureKey: Uint8Array;
 }
 
-/** Matrix canonical JSON: keys sorted, no insignificant whitespace. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-const utf8 = new TextEncoder();
-
 /** This device's keys for `/keys/upload`. */
 export function deviceKeys(device: DeviceIdentity): Json {
   const keyId = `${SIGNATURE_KEY_ALGORITHM}:${device.deviceId}`;
@@ -57,7 +47,7 @@ export function deviceKeys(device: DeviceIdentity): Json {
   };
   const signature = device.suite.signature.sign(
     device.signatureKeyPair.privateKey,
-    utf8.encode(canonicalJson(body)),
+    canonicalJsonBytes(body),
   );
   return { ...body, signatures: { [device.userId]: { [keyId]: toBase64(signature) } } };
 }
@@ -82,7 +72,7 @@ function parseDevice(
     const { signatures: _s, unsigned: _u, ...signed } = value;
     const ok = suite.signature.verify(
       publicKey,
-      utf8.encode(canonicalJson(signed)),
+      canonicalJsonBytes(signed),
       fromBase64(signature, 'signature'),
     );
     if (!ok) return;
