@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_RETENTION, DmlsGroup, parseRoomEvent } from '../src/index.js';
+import { backoffMs, DEFAULT_RETENTION, DmlsGroup, parseRoomEvent } from '../src/index.js';
 import { ALICE, BOB, bodyOf, CAROL, threeMembers } from './support/room.js';
 
 describe('a decentralised group', () => {
@@ -55,6 +55,35 @@ describe('a decentralised group', () => {
     );
     assert.equal(tips.size, 1);
     assert.equal(views[0]!.tips().length, 1);
+  });
+
+  test('resolutions that cross widen the back-off, round after round, for every device alike', () => {
+    const room = threeMembers();
+    const everyone = [ALICE, BOB, CAROL];
+    /** Alice and Bob each commit (a merge, once there is a fork) before seeing the other's. */
+    const cross = () => {
+      const made = [ALICE, BOB].map((id) => {
+        const plan = room.group(id).planResolution({ devices: everyone });
+        return room.commit(id, plan && plan !== 'wait' ? plan : undefined);
+      });
+      for (const event of made) room.deliverAll(event);
+    };
+    const crossed = () =>
+      everyone.map((id) => {
+        const plan = room.group(id).planResolution({ devices: everyone });
+        assert.ok(plan && plan !== 'wait', `${id} has a merge to make`);
+        return plan.crossed;
+      });
+    cross(); // two key updates: a fork, not yet a crossing of merges
+    assert.deepEqual(crossed(), [0, 0, 0]);
+    cross(); // both merge it at once
+    assert.deepEqual(crossed(), [1, 1, 1]);
+    cross(); // and again
+    assert.deepEqual(crossed(), [2, 2, 2]);
+    assert.equal(backoffMs(3, 500, 2), 3 * 500 * 4);
+    assert.equal(backoffMs(3, 500, 40), 3 * 500 * 16, 'the doubling stops');
+    room.resolve(CAROL, everyone);
+    assert.equal(room.group(ALICE).planResolution({ devices: everyone }), undefined);
   });
 
   test('a message whose epoch is unknown waits, names the commit to fetch, and is read after', () => {
