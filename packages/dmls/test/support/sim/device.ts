@@ -117,6 +117,8 @@ export class Device {
   /** Backfill attempts per event id (an event refused or not yet reachable is tried again). */
   private readonly fetches = new Map<string, { at: number; count: number }>();
   private uncheckedRejoins: SimEvent[] = [];
+  /** The room index of the newest commit learned that removed each device (not re-adding it). */
+  private readonly lastRemoval = new Map<string, number>();
   private lastRejoinAt = -Infinity;
   private waitingSince: number | undefined;
   private resolveTimer: { sig: string; at: number } | undefined;
@@ -543,6 +545,9 @@ export class Device {
     if (published === null) return refuse('UNKNOWN_DEVICE');
     if (!bytesEqual(published, keyPackage.leafNode.signatureKey)) return refuse('KEY_MISMATCH');
     if (!this.view.devices().has(device)) return refuse('NOT_IN_ROOM_VIEW');
+    // Delivered late (again, or paged back) after a removal this device learned that came after
+    // it: as overruled as if it had come first (seed 3: a duplicate brought a device back).
+    if ((this.lastRemoval.get(device) ?? -1) > event.index) return refuse('REJOIN_OVERRULED');
     const had = this.rejoins.get(device);
     if (!had || had.index < event.index)
       this.rejoins.set(device, { keyPackage, index: event.index });
@@ -574,8 +579,10 @@ export class Device {
     const index = this.world.indexOf(eventId);
     if (index === undefined) return;
     for (const id of removed) {
+      if (added.includes(id)) continue;
+      this.lastRemoval.set(id, Math.max(index, this.lastRemoval.get(id) ?? -1));
       const r = this.rejoins.get(id);
-      if (r && r.index < index && !added.includes(id)) this.rejoins.delete(id);
+      if (r && r.index < index) this.rejoins.delete(id);
     }
   }
 
