@@ -34,8 +34,7 @@ export interface SignatureFailure {
 }
 
 export type SignatureCheck =
-  | { ok: true; signatures: StoredSignature[] }
-  | { ok: false; failure: SignatureFailure };
+  { ok: true; signatures: StoredSignature[] } | { ok: false; failure: SignatureFailure };
 
 /** What the check needs to know about the stored keys. */
 export interface SignatureContext {

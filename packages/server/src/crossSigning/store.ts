@@ -81,11 +81,7 @@ export async function deleteCrossSigningKey(
 }
 
 /** Forgets the signatures of a key (a replaced master key) and those made by a replaced key. */
-export async function forgetSignaturesOfKey(
-  trx: Tx,
-  userId: string,
-  keyId: string,
-): Promise<void> {
+export async function forgetSignaturesOfKey(trx: Tx, userId: string, keyId: string): Promise<void> {
   await trx
     .deleteFrom('cross_signing_signatures')
     .where('target_user_id', '=', userId)

@@ -94,7 +94,9 @@ export const crossSigningPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = as
         // Planned again under the stream lock: another upload may have landed meanwhile.
         const { changed, dropped, needsAuth } = await plan(trx);
         if (needsAuth && !authenticated) {
-          throw forbidden('Cross-signing keys were uploaded meanwhile; authenticate to replace them');
+          throw forbidden(
+            'Cross-signing keys were uploaded meanwhile; authenticate to replace them',
+          );
         }
         if (changed.length === 0) return;
         for (const old of dropped) {
@@ -137,10 +139,7 @@ export const crossSigningPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = as
       const failures: Record<string, Record<string, SignatureFailure>> = {};
       await ctx.store.write(async (trx, wctx) => {
         await wctx.lock();
-        const keys = await crossSigningKeysOf(
-          trx,
-          entries.map(([u]) => u).concat(me),
-        );
+        const keys = await crossSigningKeysOf(trx, entries.map(([u]) => u).concat(me));
         const myDevices = await deviceKeysOf(trx, me);
         const context = (userId: string): SignatureContext => {
           const master = userId === me ? undefined : keys.get(userId)?.master;
