@@ -331,7 +331,7 @@ for (const kind of DB_KINDS) {
       const aliceDevice = seenByBob.body.device_keys[alice.userId][alice.deviceId];
       assert.equal(
         aliceDevice.signatures[alice.userId][`ed25519:${a.selfSigningId}`],
-        sskSigned.signatures[alice.userId][`ed25519:${a.selfSigningId}`],
+        sskSigned.signatures[alice.userId]![`ed25519:${a.selfSigningId}`],
       );
       assert.equal(
         aliceDevice.signatures[alice.userId][`ed25519:${alice.deviceId}`],
