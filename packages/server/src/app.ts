@@ -12,6 +12,8 @@ import { Store } from './db/index.js';
 import type { ServerContext } from './context.js';
 import { MatrixError } from './errors.js';
 import { sweepExpiredKeyPackages } from './keyPackages/store.js';
+import { accountDataPlugin } from './plugins/accountData.js';
+import { crossSigningPlugin } from './plugins/crossSigning.js';
 import { devicesPlugin } from './plugins/devices.js';
 import { eventsPlugin } from './plugins/events.js';
 import { keysPlugin } from './plugins/keys.js';
@@ -283,6 +285,8 @@ export async function buildApp(config: ServerConfig, store: Store): Promise<Fast
     syncPlugin,
     toDevicePlugin,
     keysPlugin,
+    crossSigningPlugin,
+    accountDataPlugin,
     roomKeysPlugin,
     profilePlugin,
     miscPlugin,

@@ -3,7 +3,8 @@ import { membersOf, usersSharingRooms } from './rooms/state.js';
 
 /**
  * Whose device lists `me` should refresh for the stream window (from, to]: users sharing a room
- * with `me` who changed their device keys, and users who newly share a room (`changed`); users
+ * with `me` who changed their device keys or cross-signing keys, users whose master key `me`
+ * signed, and users who newly share a room (`changed`); users
  * with whom `me` no longer shares any room (`left`). Rooms of any kind count, encrypted or not.
  */
 export async function deviceListChanges(
@@ -17,10 +18,11 @@ export async function deviceListChanges(
 
   const keyChanges = await db
     .selectFrom('device_list_changes')
-    .select('user_id')
+    .select(['user_id', 'audience'])
     .distinct()
     .where('stream', '>', from)
     .where('stream', '<=', to)
+    .where((eb) => eb.or([eb('audience', 'is', null), eb('audience', '=', me)]))
     .execute();
 
   // Every room `me` has been in: membership changes there move people in and out of view.
@@ -47,7 +49,10 @@ export async function deviceListChanges(
   // Who shares a room with `me` matters only when something changed.
   if (keyChanges.length === 0 && memberChanges.length === 0) return { changed: [], left: [] };
   const sharing = await usersSharingRooms(db, me);
-  for (const { user_id } of keyChanges) if (sharing.has(user_id)) changed.add(user_id);
+  for (const { user_id, audience } of keyChanges) {
+    // A change told to `me` alone (a signature `me` made) is `me`'s to see, shared room or not.
+    if (audience === me || sharing.has(user_id)) changed.add(user_id);
+  }
   for (const e of memberChanges) {
     const target = e.state_key!;
     const membership = (JSON.parse(e.content) as { membership?: string }).membership;

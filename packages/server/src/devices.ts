@@ -50,17 +50,23 @@ export async function startSession(
 }
 
 /**
- * Notes that a user's device list changed (keys uploaded, device removed) at a new stream
- * position, and wakes everyone who tracks it: the user and all who share a room with them.
+ * Notes that a user's device list changed (keys uploaded, device removed, cross-signing keys or
+ * signatures uploaded) at a new stream position, and wakes everyone who tracks it: the user and
+ * all who share a room with them; or only `audience`, for a change only they can see (their
+ * user-signing key's signature of `userId`'s master key).
  */
 export async function recordDeviceListChange(
   trx: Tx,
   wctx: WriteContext,
   userId: string,
+  audience?: string,
 ): Promise<void> {
   const stream = await wctx.nextPosition();
-  await trx.insertInto('device_list_changes').values({ stream, user_id: userId }).execute();
-  wctx.wake(await usersSharingRooms(trx, userId));
+  await trx
+    .insertInto('device_list_changes')
+    .values({ stream, user_id: userId, audience: audience ?? null })
+    .execute();
+  wctx.wake(audience === undefined ? await usersSharingRooms(trx, userId) : [audience]);
 }
 
 /** Removes devices with their tokens, keys, KeyPackages and pending to-device messages. */
@@ -77,6 +83,12 @@ export async function deleteDevices(
     .where('user_id', '=', userId)
     .where('device_id', 'in', deviceIds)
     .returning('device_id')
+    .execute();
+  // Signatures of the removed devices' keys go with them.
+  await trx
+    .deleteFrom('cross_signing_signatures')
+    .where('target_user_id', '=', userId)
+    .where('target_key_id', 'in', deviceIds)
     .execute();
   for (const table of [
     'devices',

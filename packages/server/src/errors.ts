@@ -21,7 +21,8 @@ export type Errcode =
   | 'M_ROOM_IN_USE'
   | 'M_UNSUPPORTED_ROOM_VERSION'
   | 'M_INVALID_ROOM_STATE'
-  | 'M_WRONG_ROOM_KEYS_VERSION';
+  | 'M_WRONG_ROOM_KEYS_VERSION'
+  | 'M_INVALID_SIGNATURE';
 
 export class MatrixError extends Error {
   override readonly name = 'MatrixError';

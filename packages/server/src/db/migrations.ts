@@ -309,6 +309,63 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+
+    '0004_cross_signing_account_data': {
+      async up(db: Kysely<unknown>) {
+        // Cross-signing public keys, one row per user and usage, as uploaded (JSON text).
+        await db.schema
+          .createTable('cross_signing_keys')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('usage', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('key_json', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('cross_signing_keys_pk', ['user_id', 'usage'])
+          .execute();
+
+        // Signatures from POST /keys/signatures/upload, merged into /keys/query answers: of a
+        // device's keys (target_key_id is the device id) or of a master key (its public key).
+        await db.schema
+          .createTable('cross_signing_signatures')
+          .addColumn('target_user_id', 'text', (c) => c.notNull())
+          .addColumn('target_key_id', 'text', (c) => c.notNull())
+          .addColumn('signer_user_id', 'text', (c) => c.notNull())
+          .addColumn('signer_key_id', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('cross_signing_signatures_pk', [
+            'target_user_id',
+            'target_key_id',
+            'signer_user_id',
+            'signer_key_id',
+          ])
+          .execute();
+        await db.schema
+          .createIndex('cross_signing_signatures_signer')
+          .on('cross_signing_signatures')
+          .columns(['signer_user_id', 'signer_key_id'])
+          .execute();
+
+        // A device-list change only one user is told about (their own signature of another
+        // user's master key); null: everyone who shares a room with user_id.
+        await db.schema.alterTable('device_list_changes').addColumn('audience', 'text').execute();
+
+        // Account data: global (room_id '') and per room, with the stream position it last
+        // changed at, so that /sync sends what changed since its token.
+        await db.schema
+          .createTable('account_data')
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('content', 'text', (c) => c.notNull())
+          .addColumn('stream', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('account_data_pk', ['user_id', 'room_id', 'type'])
+          .execute();
+        await db.schema
+          .createIndex('account_data_stream')
+          .on('account_data')
+          .columns(['user_id', 'stream'])
+          .execute();
+      },
+    },
   };
 }
 

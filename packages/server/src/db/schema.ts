@@ -108,6 +108,41 @@ export interface DeviceKeysTable {
 export interface DeviceListChangesTable {
   stream: number;
   user_id: string;
+  /** Only this user is told (a signature they made of user_id's master key); null: all who share a room. */
+  audience: string | null;
+}
+
+/** A user's cross-signing public key (`CrossSigningKey`), one per usage. */
+export interface CrossSigningKeysTable {
+  user_id: string;
+  /** `master`, `self_signing` or `user_signing`. */
+  usage: string;
+  /** The unpadded base64 public key (the key identifier after "ed25519:"). */
+  key_id: string;
+  /** The object as uploaded to /keys/device_signing/upload. */
+  key_json: string;
+}
+
+/** A signature uploaded to /keys/signatures/upload, checked before it was stored. */
+export interface CrossSigningSignaturesTable {
+  target_user_id: string;
+  /** A device id (device keys) or a master key's public key. */
+  target_key_id: string;
+  signer_user_id: string;
+  /** The signing key identifier, "ed25519:<key id>". */
+  signer_key_id: string;
+  signature: string;
+}
+
+/** Account data; `room_id` is '' for global account data. */
+export interface AccountDataTable {
+  user_id: string;
+  room_id: string;
+  type: string;
+  /** JSON object text. */
+  content: string;
+  /** Stream position of the last change. */
+  stream: number;
 }
 
 export interface OneTimeKeysTable {
@@ -218,4 +253,7 @@ export interface Database {
   backup_keys: BackupKeysTable;
   profiles: ProfilesTable;
   forgotten_rooms: ForgottenRoomsTable;
+  cross_signing_keys: CrossSigningKeysTable;
+  cross_signing_signatures: CrossSigningSignaturesTable;
+  account_data: AccountDataTable;
 }

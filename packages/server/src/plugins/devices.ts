@@ -1,19 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { deleteDevices } from '../devices.js';
-import { forbidden, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { anyObject, arrayOf, object, params, str } from '../schemas.js';
+import { passwordStage, type UiaAuth } from '../uia.js';
 import { caller, requireAuth } from './auth.js';
-import { checkPassword } from './login.js';
-
-interface UiaAuth {
-  type?: string;
-  session?: string;
-  identifier?: { type?: unknown; user?: unknown };
-  user?: unknown;
-  password?: unknown;
-}
 
 function formatDevice(d: {
   device_id: string;
@@ -34,28 +25,6 @@ function formatDevice(d: {
 export const devicesPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   const auth = requireAuth(ctx);
   const columns = ['device_id', 'display_name', 'last_seen_ts', 'last_seen_ip'] as const;
-
-  /**
-   * Device deletion asks for the account password again (User-Interactive Authentication with
-   * one `m.login.password` stage). Returns false after answering 401 with the flows.
-   */
-  async function passwordStage(
-    userId: string,
-    authData: UiaAuth | undefined,
-    reply: FastifyReply,
-  ): Promise<boolean> {
-    if (authData?.type !== 'm.login.password') {
-      await reply.status(401).send({
-        flows: [{ stages: ['m.login.password'] }],
-        params: {},
-        session: authData?.session ?? randomBytes(12).toString('base64url'),
-      });
-      return false;
-    }
-    const authenticated = await checkPassword(ctx, authData, reply.request.ip);
-    if (authenticated !== userId) throw forbidden('Authenticated as a different user');
-    return true;
-  }
 
   app.get('/devices', { onRequest: auth }, async (request) => {
     const { userId } = caller(request);
@@ -115,7 +84,8 @@ export const devicesPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (
     },
     async (request, reply) => {
       const { userId } = caller(request);
-      if (!(await passwordStage(userId, request.body.auth, reply))) return reply;
+      // Device deletion asks for the account password again.
+      if (!(await passwordStage(ctx, userId, request.body.auth, reply))) return reply;
       // Only the caller's own devices are touched: another user's device id deletes nothing.
       await ctx.store.write((trx, wctx) =>
         deleteDevices(trx, wctx, userId, [request.params.deviceId]),
@@ -132,7 +102,7 @@ export const devicesPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (
     },
     async (request, reply) => {
       const { userId } = caller(request);
-      if (!(await passwordStage(userId, request.body.auth, reply))) return reply;
+      if (!(await passwordStage(ctx, userId, request.body.auth, reply))) return reply;
       await ctx.store.write((trx, wctx) => deleteDevices(trx, wctx, userId, request.body.devices));
       return {};
     },

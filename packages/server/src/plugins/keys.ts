@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../context.js';
+import { crossSigningKeysOf, visibleSignatures, withSignatures } from '../crossSigning/store.js';
 import { deviceListChanges } from '../deviceLists.js';
 import { recordDeviceListChange } from '../devices.js';
 import { MatrixError, invalidParam } from '../errors.js';
@@ -168,6 +169,12 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
                 .values({ user_id: userId, device_id: deviceId, key_json: json })
                 .execute();
             }
+            // Signatures of the old keys (by the self-signing key) do not hold for new ones.
+            await trx
+              .deleteFrom('cross_signing_signatures')
+              .where('target_user_id', '=', userId)
+              .where('target_key_id', '=', deviceId)
+              .execute();
             await recordDeviceListChange(trx, wctx, userId);
           }
         }
@@ -197,8 +204,13 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
       },
     },
     async (request) => {
+      const me = caller(request).userId;
       const users = Object.entries(request.body.device_keys);
+      const userIds = users.map(([u]) => u);
       const result: Record<string, Record<string, unknown>> = {};
+      const signatures = await visibleSignatures(ctx.store.db, userIds, me);
+      const signaturesOf = (userId: string, keyId: string) =>
+        signatures.filter((s) => s.targetUserId === userId && s.targetKeyId === keyId);
       if (users.length > 0) {
         const rows = await ctx.store.db
           .selectFrom('device_keys')
@@ -227,10 +239,34 @@ export const keysPlugin: FastifyPluginAsync<{ ctx: ServerContext }> = async (app
           const keys = JSON.parse(row.key_json) as Record<string, unknown>;
           const unsigned: Record<string, unknown> = {};
           if (row.display_name !== null) unsigned.device_display_name = row.display_name;
-          result[row.user_id]![row.device_id] = { ...keys, unsigned };
+          result[row.user_id]![row.device_id] = {
+            ...withSignatures(keys, signaturesOf(row.user_id, row.device_id)),
+            unsigned,
+          };
         }
       }
-      return { device_keys: result, failures: {} };
+      // Cross-signing keys (client-server API, "Cross-signing"): master and self-signing keys
+      // of everyone queried; the user-signing key only of the one asking.
+      const masterKeys: Record<string, unknown> = {};
+      const selfSigningKeys: Record<string, unknown> = {};
+      const userSigningKeys: Record<string, unknown> = {};
+      for (const [userId, keys] of await crossSigningKeysOf(ctx.store.db, userIds)) {
+        if (keys.master) {
+          masterKeys[userId] = withSignatures(
+            keys.master.json,
+            signaturesOf(userId, keys.master.keyId),
+          );
+        }
+        if (keys.self_signing) selfSigningKeys[userId] = keys.self_signing.json;
+        if (userId === me && keys.user_signing) userSigningKeys[userId] = keys.user_signing.json;
+      }
+      return {
+        device_keys: result,
+        failures: {},
+        master_keys: masterKeys,
+        self_signing_keys: selfSigningKeys,
+        user_signing_keys: userSigningKeys,
+      };
     },
   );
 

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { GLOBAL, accountDataChanges } from '../accountData.js';
 import type { ServerContext } from '../context.js';
 import type { Db } from '../db/index.js';
 import { invalidParam } from '../errors.js';
@@ -132,8 +133,12 @@ async function buildSync(
     if (since && m.stream <= sinceStream) atSince.set(m.roomId, m);
   }
 
-  // Rooms with events in the window, to skip quiet rooms in an incremental sync.
-  const active = new Set<string>();
+  // Account data that changed in the window (all of it in an initial sync), by room.
+  const accountData = await accountDataChanges(db, me, sinceStream, now);
+  const accountDataOf = (roomId: string) => ({ events: accountData.get(roomId) ?? [] });
+
+  // Rooms with events or account data in the window, to skip quiet rooms in an incremental sync.
+  const active = new Set<string>(accountData.keys());
   if (since && atNow.size > 0) {
     const rows = await db
       .selectFrom('events')
@@ -175,7 +180,7 @@ async function buildSync(
           prev_batch: formatPaginationToken(first - 1),
         },
         ephemeral: { events: [] },
-        account_data: { events: [] },
+        account_data: accountDataOf(roomId),
         unread_notifications: { highlight_count: 0, notification_count: 0 },
       };
     } else if (current.membership === 'invite') {
@@ -266,7 +271,7 @@ async function buildSync(
       viewer.deviceId,
       wallClock,
     ),
-    account_data: { events: [] },
+    account_data: accountDataOf(GLOBAL),
     presence: { events: [] },
   };
   if (deviceLists) body.device_lists = deviceLists;
@@ -275,6 +280,7 @@ async function buildSync(
     Object.keys(invite).length === 0 &&
     Object.keys(leave).length === 0 &&
     toDeviceRows.length === 0 &&
+    !accountData.has(GLOBAL) &&
     (deviceLists?.changed.length ?? 0) === 0 &&
     (deviceLists?.left.length ?? 0) === 0;
   return { body, empty };
