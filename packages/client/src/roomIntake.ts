@@ -120,6 +120,14 @@ export class RoomIntake {
       host.rejoins.overrule(node);
       host.rejoins.settle(node);
     });
+    // Removals in epochs this device cannot hold (history from before it joined, a branch it
+    // was removed from) are signed like any other: they overrule older requests too (sim seed
+    // 260: a device that joined later re-added a logged-out device on its request).
+    for (const r of results) {
+      if (r.kind === 'removed' || r.kind === 'failed') {
+        host.rejoins.overrule(host.currentGroup()?.epoch(r.eventId));
+      }
+    }
   }
 
   /** Fetches by id the commit events the group asks for (what waits, and the fork’s history). */

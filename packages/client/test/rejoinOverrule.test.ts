@@ -1,7 +1,8 @@
 /**
  * A rejoin request is overruled by a removal learned after it: a resolver whose view of the
  * room lags (it has not seen the device's user leave) must not bring the device back on an old
- * request when a commit on its chain removed it (simulation seed 27).
+ * request when a commit on its chain removed it (simulation seed 27), nor when that commit is
+ * history it learned without holding the epoch (seed 260).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,6 +21,9 @@ import { Emitter, type ClientEvents } from '../src/events.js';
 import { RejoinRequests, type RejoinRecord } from '../src/rejoin.js';
 import type { DeviceKeyLookup } from '../src/deviceKeyLookup.js';
 import type { ClientEvent } from '../src/clientEvent.js';
+import type { RoomContext } from '../src/roomContext.js';
+import { RoomIntake } from '../src/roomIntake.js';
+import type { RoomRecord } from '../src/roomRecord.js';
 
 const suite = cipherSuite(1, nodeCrypto);
 const CAROL = '@carol:test|C1';
@@ -80,4 +84,27 @@ test('a removal learned after a request overrules it; a replacement does not', (
   assert.equal(r.view(1, joined).size, 0, 'the overruled event, delivered again, stays set aside');
   r.collect(request('$r2'), 1);
   assert.deepEqual([...r.view(1, joined).keys()], [CAROL], 'a request made after it counts');
+});
+
+test('a removal in an epoch this device cannot hold overrules older requests as well', () => {
+  const rejoins = requests();
+  rejoins.collect(request('$r1'), 1);
+  // Learned as history from before this device joined: the group records the epoch from its
+  // signed data, and the event is refused NOT_A_MEMBER rather than told as a commit.
+  const history = { ...epoch([CAROL]), key: '$c' } as EpochNode;
+  const intake = new RoomIntake({
+    ctx: { events: new Emitter<ClientEvents>((e) => assert.fail(String(e))) } as RoomContext,
+    roomId: '!room:test',
+    record: {} as RoomRecord,
+    rejoins,
+    currentGroup: () => ({ epoch: (key: string) => (key === '$c' ? history : undefined) }) as never,
+    persistGroup: () => undefined,
+    seal: () => undefined,
+    afterBatch: () => undefined,
+  });
+  intake.handle(
+    [{ kind: 'failed', eventId: '$c', code: 'NOT_A_MEMBER', reason: 'not a member' }],
+    'backfill',
+  );
+  assert.equal(rejoins.view(1, joined).size, 0, 'the removal wins over the older request');
 });

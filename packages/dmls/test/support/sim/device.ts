@@ -320,12 +320,14 @@ export class Device {
         case 'removed':
           this.outOfGroup = true;
           this.world.oracle.outcome(this, r.eventId, 'removed');
+          this.overruleByEpoch(r.eventId);
           break;
         case 'queued':
           for (const d of r.devices) keysWanted.add(d);
           break;
         case 'failed':
           this.world.oracle.failed(this, r);
+          this.overruleByEpoch(r.eventId);
           if (this.inflight?.eventId === r.eventId) {
             this.group!.discardCommit(this.inflight.content);
             this.inflight = undefined;
@@ -584,6 +586,16 @@ export class Device {
       const r = this.rejoins.get(id);
       if (r && r.index < index) this.rejoins.delete(id);
     }
+  }
+
+  /**
+   * An epoch recorded without being held (history from before this device joined, a branch
+   * that removed it) carries signed removals as well: they overrule older requests too (seed
+   * 260: a device that joined later re-added a logged-out device on its old request).
+   */
+  private overruleByEpoch(eventId: string): void {
+    const node = this.group?.epoch(eventId);
+    if (node && node.key === eventId) this.dropOverruledRejoins(node.key, node.removed, node.added);
   }
 
   private cleanRejoins(): void {
