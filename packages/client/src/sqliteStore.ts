@@ -293,8 +293,7 @@ export class SqliteStore implements Store {
     const row = this.sql(
       'select master_key, self_signing_seed, user_signing_seed from cross_signing where id = 1',
     ).get() as
-      | { master_key: string; self_signing_seed: Buffer; user_signing_seed: Buffer }
-      | undefined;
+      { master_key: string; self_signing_seed: Buffer; user_signing_seed: Buffer } | undefined;
     return (
       row && {
         masterKey: row.master_key,
