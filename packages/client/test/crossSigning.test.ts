@@ -34,6 +34,13 @@ import {
   type SecretStorageKeyDescriptionAesV1,
 } from 'matrix-js-sdk/lib/secret-storage.js';
 import { checkDeviceSignature, ClientError, type KeysQueryAnswer } from '../src/index.js';
+import {
+  checkPublishedKeys,
+  crossSigningUpload,
+  newCrossSigningKeys,
+  uploadOwnSignature,
+} from '../src/crossSigning.js';
+import type { MatrixHttp } from '../src/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { converged, Devices, login, register, until, type Device } from './helpers/clients.js';
 
@@ -201,6 +208,14 @@ describe('cross-signing and secret storage, over HTTP', () => {
       (_, head: string, c: string) => head + (c === 'a' ? 'b' : 'a'),
     );
     await assert.rejects(a4.client.recoverCrossSigning(typo), { code: 'SECRET_STORAGE' });
+    // A key description whose key check was removed is refused even with the right key: the
+    // check is what tells a wrong key from a right one.
+    const descriptionType = KEY_DESCRIPTION_PREFIX + keyId;
+    const description = (await a1.client.http.accountData(alice, descriptionType))!;
+    const { iv: _iv, mac: _mac, ...unchecked } = description;
+    await a1.client.http.setAccountData(alice, descriptionType, unchecked);
+    await assert.rejects(a4.client.recoverCrossSigning(recoveryKey), { code: 'SECRET_STORAGE' });
+    await a1.client.http.setAccountData(alice, descriptionType, description);
     assert.equal(a4.client.store.crossSigning(), undefined);
     assert.equal(a4.client.crossSigningKey, undefined);
     assert.equal(await snapshot(), beforeState);
@@ -368,8 +383,51 @@ describe('cross-signing and secret storage, over HTTP', () => {
     );
     assert.equal(fault(answer, 'NO_SUCH_DEVICE'), 'NO_DEVICE');
     // Another device's keys listed under this device's id.
-    const otherId = Object.keys(answer.device_keys[alice]).find((d) => d !== deviceId)!;
+    const otherId = Object.keys(answer.device_keys[alice]).find(
+      (d) => d !== deviceId && fault(answer, d) === 'signed',
+    )!;
+    assert.ok(otherId);
     assert.equal(fault(withDevice(answer.device_keys[alice][otherId])), 'DEVICE_NOT_SIGNED');
+  });
+
+  test('a signature the server refuses is an error, not a silent success', async () => {
+    const http = {
+      uploadSignatures: async () => ({ [alice]: { D: { errcode: 'M_INVALID_SIGNATURE' } } }),
+    } as unknown as MatrixHttp;
+    await assert.rejects(uploadOwnSignature(http, alice, 'D', {}), { code: 'CROSS_SIGNING' });
+    const accepted = { uploadSignatures: async () => ({}) } as unknown as MatrixHttp;
+    await uploadOwnSignature(accepted, alice, 'D', {});
+  });
+
+  test('recovered keys must be the published ones, each link signed by the master key', () => {
+    const keys = newCrossSigningKeys();
+    const upload = crossSigningUpload(alice, keys);
+    const answer = (u: Json): KeysQueryAnswer => ({
+      device_keys: {},
+      master_keys: { [alice]: u.master_key },
+      self_signing_keys: { [alice]: u.self_signing_key },
+      user_signing_keys: { [alice]: u.user_signing_key },
+    });
+    checkPublishedKeys(answer(upload), alice, keys);
+    const masterId = encodeUnpaddedBase64(keys.master.publicKey);
+    const { signatures: _s, ...usk } = upload.user_signing_key;
+    const forgedUsk = signJson(usk, alice, masterId, generateEd25519KeyPair());
+    assert.throws(
+      () => checkPublishedKeys(answer({ ...upload, user_signing_key: forgedUsk }), alice, keys),
+      { code: 'CROSS_SIGNING' },
+    );
+    const { signatures: _t, ...ssk } = upload.self_signing_key;
+    const forgedSsk = signJson(ssk, alice, masterId, generateEd25519KeyPair());
+    assert.throws(
+      () => checkPublishedKeys(answer({ ...upload, self_signing_key: forgedSsk }), alice, keys),
+      { code: 'CROSS_SIGNING' },
+    );
+    // Someone else's keys, validly linked, are not the held ones.
+    const others = newCrossSigningKeys();
+    assert.throws(
+      () => checkPublishedKeys(answer(crossSigningUpload(alice, others)), alice, keys),
+      { code: 'CROSS_SIGNING' },
+    );
   });
 
   test('the secret names are HKDF labels no key-backup entry can have', () => {
