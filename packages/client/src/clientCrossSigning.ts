@@ -31,7 +31,6 @@ import {
   decodeBase64,
   encodeUnpaddedBase64,
   type Ed25519KeyPair,
-  type JsonObject,
 } from '@trellis/matrix';
 import {
   checkDeviceSignature,
@@ -171,17 +170,13 @@ export class ClientCrossSigning {
     const held = this.store.crossSigning();
     if (!held) throw new ClientError('CROSS_SIGNING', 'this device holds no self-signing key');
     const answer = await this.http.queryAllKeys([this.userId]);
-    if (isObject(answer.master_keys[this.userId])) {
-      const published = answer.master_keys[this.userId] as JsonObject;
-      if (
-        !isObject(published.keys) ||
-        !Object.hasOwn(published.keys, `ed25519:${held.masterKey}`)
-      ) {
-        throw new ClientError(
-          'CROSS_SIGNING',
-          'the published master key is not the one this device signs for',
-        );
-      }
+    const published = answer.master_keys[this.userId];
+    const keys = isObject(published) && isObject(published.keys) ? published.keys : {};
+    if (!Object.hasOwn(keys, `ed25519:${held.masterKey}`)) {
+      throw new ClientError(
+        'CROSS_SIGNING',
+        'the published master key is not the one this device signs for',
+      );
     }
     const devices = answer.device_keys[this.userId];
     const device = isObject(devices) ? devices[deviceId] : undefined;

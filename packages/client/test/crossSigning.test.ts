@@ -88,6 +88,8 @@ describe('cross-signing and secret storage, over HTTP', () => {
   let masterKey: string;
   let keyId: string;
   let roomId: string;
+  /** Alice's second device, holding the first keys. */
+  let second: Device;
 
   before(async () => {
     server = await startServer();
@@ -151,6 +153,7 @@ describe('cross-signing and secret storage, over HTTP', () => {
 
   test('a second device given the recovery key becomes signed by its user; the backup restore works alongside', async () => {
     const a2 = devices.add(await login(server.url, 'alice'));
+    second = a2;
     a2.client.start();
     const before = await bob.client.checkDeviceSigned(alice, a2.client.deviceId);
     assert.equal(before.signed, false);
@@ -289,6 +292,12 @@ describe('cross-signing and secret storage, over HTTP', () => {
     const answer = await rawQuery(bob, [alice]);
     assert.equal(assertSignedByUser(answer, alice, a1.client.deviceId), replaced.masterKey);
     assert.throws(() => assertSignedByUser(answer, alice, other.client.deviceId), MatrixError);
+    // A2 holds the replaced self-signing key: it refuses to sign with it (before the server
+    // would refuse the signature).
+    await assert.rejects(second.client.crossSignDevice(other.client.deviceId), {
+      code: 'CROSS_SIGNING',
+      message: /published master key/,
+    });
     await a1.client.crossSignDevice(other.client.deviceId);
     const signed = await rawQuery(bob, [alice]);
     assert.equal(assertSignedByUser(signed, alice, other.client.deviceId), replaced.masterKey);
