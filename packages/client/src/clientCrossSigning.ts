@@ -18,8 +18,10 @@
  *   encrypted under independent random IVs with only the MAC kept; two of them tell nothing
  *   but what one tells, whether a key is the key.
  * No name is used by both sides for different data, so no ciphertext of one can be taken for
- * the other (the names are the HKDF info, so a secret moved under a session id fails its MAC).
- * The test `crossSigning.test.ts` checks these labels apart.
+ * the other: the names are the HKDF info, so a secret moved under a session id fails its MAC,
+ * and a secret put into the backup under its own name is refused before decryption, since
+ * `openSession` (@trellis/backup sessions.ts) only decrypts under a name `parseSessionId`
+ * accepts, which no secret name is. crossSigning.test.ts checks these labels apart.
  *
  * What the device keeps is store.ts's `CrossSigningRecord` (the self-signing and user-signing
  * keys, not the master key).
