@@ -17,12 +17,7 @@ import { cipherSuite, nodeCrypto, type CipherSuite, type CipherSuiteId } from '@
 import { deviceIdentity, signIn, storeNewAccount, uploadDeviceKeys } from './account.js';
 import { KeyBackup, type BackupInfo, type EnableBackupOptions } from './backup.js';
 import { ClientBackup } from './clientBackup.js';
-import {
-  ClientCrossSigning,
-  type CrossSigningState,
-  type SetUpCrossSigningOptions,
-} from './clientCrossSigning.js';
-import type { DeviceSignatureCheck } from './crossSigning.js';
+import { ClientCrossSigning } from './clientCrossSigning.js';
 import type { ClientCore } from './clientCore.js';
 import {
   roomSettings,
@@ -73,7 +68,11 @@ export class Client {
   private readonly directory: DeviceDirectory;
   private readonly stock: KeyPackageStock;
   private readonly backup: ClientBackup;
-  private readonly crossSigning: ClientCrossSigning;
+  /**
+   * Cross-signing and secret storage (clientCrossSigning.ts): set up under the key backup's
+   * recovery key, recover on a new device, sign own devices, check others'.
+   */
+  readonly crossSigning: ClientCrossSigning;
   private readonly sync: SyncLoop;
   private readonly core: ClientCore;
   private readonly clock: () => number;
@@ -370,41 +369,5 @@ export class Client {
     onProgress: (progress: RestoreProgress) => void = () => {},
   ): Promise<RestoreReport> {
     return this.backup.restore(secret, onProgress);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Cross-signing and secret storage (clientCrossSigning.ts)
-
-  /**
-   * Makes the user's cross-signing keys, publishes them, keeps them in secret storage under
-   * the key backup's recovery key (so the backup must be enabled or restored first), and signs
-   * this device. Replacing existing keys needs the account `password`.
-   */
-  async setUpCrossSigning(options: SetUpCrossSigningOptions = {}): Promise<CrossSigningState> {
-    return this.crossSigning.setUp(options);
-  }
-
-  /**
-   * With the recovery key or passphrase: takes the cross-signing keys from secret storage and
-   * signs this device with them, so that others see it signed by its user. History is
-   * restored separately, with the same secret (`restoreBackup`).
-   */
-  async recoverCrossSigning(secret: string): Promise<CrossSigningState> {
-    return this.crossSigning.recover(secret);
-  }
-
-  /** Signs another device of this user (one the user confirmed) with the self-signing key. */
-  async crossSignDevice(deviceId: string): Promise<void> {
-    await this.crossSigning.signDevice(deviceId);
-  }
-
-  /** Whether the server's keys show a device signed by its user's current master key. */
-  async checkDeviceSigned(userId: string, deviceId: string): Promise<DeviceSignatureCheck> {
-    return this.crossSigning.check(userId, deviceId);
-  }
-
-  /** The master key this device holds the self-signing key of, if it was set up or recovered. */
-  get crossSigningKey(): string | undefined {
-    return this.crossSigning.masterKey;
   }
 }

@@ -29,7 +29,11 @@ export {
   type Watched,
 } from './progress.js';
 export type { BackupInfo, EnableBackupOptions } from './backup.js';
-export type { CrossSigningState, SetUpCrossSigningOptions } from './clientCrossSigning.js';
+export {
+  ClientCrossSigning,
+  type CrossSigningState,
+  type SetUpCrossSigningOptions,
+} from './clientCrossSigning.js';
 export {
   checkDeviceSignature,
   type DeviceSignatureCheck,

@@ -109,10 +109,10 @@ describe('cross-signing and secret storage, over HTTP', () => {
     await a1.client.sendText(roomId, 'before the second device');
     ({ recoveryKey } = await a1.client.enableBackup({ passphrase: PASSPHRASE, iterations: 1000 }));
 
-    const state = await a1.client.setUpCrossSigning();
+    const state = await a1.client.crossSigning.setUp();
     masterKey = state.masterKey;
     keyId = state.secretStorageKeyId!;
-    assert.equal(a1.client.crossSigningKey, masterKey);
+    assert.equal(a1.client.crossSigning.masterKey, masterKey);
 
     const seenByBob = await rawQuery(bob, [alice]);
     assert.equal(assertSignedByUser(seenByBob, alice, a1.client.deviceId), masterKey);
@@ -143,7 +143,7 @@ describe('cross-signing and secret storage, over HTTP', () => {
       assert.ok(!text.includes(encodeUnpaddedBase64(seed)));
     }
 
-    const check = await bob.client.checkDeviceSigned(alice, a1.client.deviceId);
+    const check = await bob.client.crossSigning.check(alice, a1.client.deviceId);
     assert.deepEqual(check, {
       signed: true,
       masterKey,
@@ -155,16 +155,16 @@ describe('cross-signing and secret storage, over HTTP', () => {
     const a2 = devices.add(await login(server.url, 'alice'));
     second = a2;
     a2.client.start();
-    const before = await bob.client.checkDeviceSigned(alice, a2.client.deviceId);
+    const before = await bob.client.crossSigning.check(alice, a2.client.deviceId);
     assert.equal(before.signed, false);
     assert.equal(!before.signed && before.fault, 'DEVICE_NOT_SIGNED');
 
-    const state = await a2.client.recoverCrossSigning(recoveryKey);
+    const state = await a2.client.crossSigning.recover(recoveryKey);
     assert.equal(state.masterKey, masterKey);
-    assert.equal(a2.client.crossSigningKey, masterKey);
+    assert.equal(a2.client.crossSigning.masterKey, masterKey);
     const seenByBob = await rawQuery(bob, [alice]);
     assert.equal(assertSignedByUser(seenByBob, alice, a2.client.deviceId), masterKey);
-    const after = await bob.client.checkDeviceSigned(alice, a2.client.deviceId);
+    const after = await bob.client.crossSigning.check(alice, a2.client.deviceId);
     assert.equal(after.signed && after.masterKey, masterKey);
 
     // The same recovery key restores the history this device was not there for.
@@ -180,7 +180,7 @@ describe('cross-signing and secret storage, over HTTP', () => {
 
     // The passphrase the backup was made from unlocks secret storage too.
     const a3 = devices.add(await login(server.url, 'alice'));
-    assert.equal((await a3.client.recoverCrossSigning(PASSPHRASE)).masterKey, masterKey);
+    assert.equal((await a3.client.crossSigning.recover(PASSPHRASE)).masterKey, masterKey);
     assertSignedByUser(await rawQuery(bob, [alice]), alice, a3.client.deviceId);
     for (const d of [a1, a2, a3, bob]) assert.deepEqual(d.errors, [], `${d.name} had no errors`);
   });
@@ -197,7 +197,7 @@ describe('cross-signing and secret storage, over HTTP', () => {
     const beforeState = await snapshot();
     const wrongKey = encodeRecoveryKey(new Uint8Array(randomBytes(32)));
     for (const wrong of [wrongKey, 'not the passphrase']) {
-      await assert.rejects(a4.client.recoverCrossSigning(wrong), (e: unknown) => {
+      await assert.rejects(a4.client.crossSigning.recover(wrong), (e: unknown) => {
         assert.ok(e instanceof ClientError);
         assert.equal(e.code, 'SECRET_STORAGE');
         assert.ok(e.cause instanceof MatrixError);
@@ -210,19 +210,19 @@ describe('cross-signing and secret storage, over HTTP', () => {
       /^(.{5})(.)/,
       (_, head: string, c: string) => head + (c === 'a' ? 'b' : 'a'),
     );
-    await assert.rejects(a4.client.recoverCrossSigning(typo), { code: 'SECRET_STORAGE' });
+    await assert.rejects(a4.client.crossSigning.recover(typo), { code: 'SECRET_STORAGE' });
     // A key description whose key check was removed is refused even with the right key: the
     // check is what tells a wrong key from a right one.
     const descriptionType = KEY_DESCRIPTION_PREFIX + keyId;
     const description = (await a1.client.http.accountData(alice, descriptionType))!;
     const { iv: _iv, mac: _mac, ...unchecked } = description;
     await a1.client.http.setAccountData(alice, descriptionType, unchecked);
-    await assert.rejects(a4.client.recoverCrossSigning(recoveryKey), { code: 'SECRET_STORAGE' });
+    await assert.rejects(a4.client.crossSigning.recover(recoveryKey), { code: 'SECRET_STORAGE' });
     await a1.client.http.setAccountData(alice, descriptionType, description);
     assert.equal(a4.client.store.crossSigning(), undefined);
-    assert.equal(a4.client.crossSigningKey, undefined);
+    assert.equal(a4.client.crossSigning.masterKey, undefined);
     assert.equal(await snapshot(), beforeState);
-    const check = await bob.client.checkDeviceSigned(alice, a4.client.deviceId);
+    const check = await bob.client.crossSigning.check(alice, a4.client.deviceId);
     assert.equal(!check.signed && check.fault, 'DEVICE_NOT_SIGNED');
   });
 
@@ -280,12 +280,12 @@ describe('cross-signing and secret storage, over HTTP', () => {
     const oldStorage = await Promise.all(
       accountDataTypes(keyId).map(async (t) => [t, await a1.client.http.accountData(alice, t)]),
     );
-    await assert.rejects(a1.client.setUpCrossSigning(), { code: 'CROSS_SIGNING' });
-    await assert.rejects(a1.client.setUpCrossSigning({ password: 'wrong' }), {
+    await assert.rejects(a1.client.crossSigning.setUp(), { code: 'CROSS_SIGNING' });
+    await assert.rejects(a1.client.crossSigning.setUp({ password: 'wrong' }), {
       code: 'HTTP',
       errcode: 'M_FORBIDDEN',
     });
-    const replaced = await a1.client.setUpCrossSigning({ password: 'pw' });
+    const replaced = await a1.client.crossSigning.setUp({ password: 'pw' });
     assert.notEqual(replaced.masterKey, masterKey);
     const other = devices.add(await login(server.url, 'alice'));
     // Signed by nobody yet; then by A1's new self-signing key.
@@ -294,11 +294,11 @@ describe('cross-signing and secret storage, over HTTP', () => {
     assert.throws(() => assertSignedByUser(answer, alice, other.client.deviceId), MatrixError);
     // A2 holds the replaced self-signing key: it refuses to sign with it (before the server
     // would refuse the signature).
-    await assert.rejects(second.client.crossSignDevice(other.client.deviceId), {
+    await assert.rejects(second.client.crossSigning.signDevice(other.client.deviceId), {
       code: 'CROSS_SIGNING',
       message: /published master key/,
     });
-    await a1.client.crossSignDevice(other.client.deviceId);
+    await a1.client.crossSigning.signDevice(other.client.deviceId);
     const signed = await rawQuery(bob, [alice]);
     assert.equal(assertSignedByUser(signed, alice, other.client.deviceId), replaced.masterKey);
     // Secret storage put back as it was (stale, or a server replaying it): its keys are not
@@ -312,14 +312,14 @@ describe('cross-signing and secret storage, over HTTP', () => {
     for (const [type, content] of oldStorage) {
       await a1.client.http.setAccountData(alice, type as string, content as object);
     }
-    await assert.rejects(other.client.recoverCrossSigning(recoveryKey), { code: 'CROSS_SIGNING' });
+    await assert.rejects(other.client.crossSigning.recover(recoveryKey), { code: 'CROSS_SIGNING' });
     assert.equal(other.client.store.crossSigning(), undefined);
     for (const [type, content] of newStorage) {
       await a1.client.http.setAccountData(alice, type as string, content as object);
     }
     // The new keys are in secret storage: a device recovering now gets them.
     assert.equal(
-      (await other.client.recoverCrossSigning(recoveryKey)).masterKey,
+      (await other.client.crossSigning.recover(recoveryKey)).masterKey,
       replaced.masterKey,
     );
   });
