@@ -10,12 +10,14 @@
  *
  * This class builds the parts and coordinates them: account.ts (getting a device),
  * syncAnswer.ts (processing sync), welcomes.ts, roomRegistry.ts and rooms.ts (the rooms),
- * roomMembership.ts (create, join, leave), clientBackup.ts (key backup and restore).
+ * roomMembership.ts (create, join, leave), clientBackup.ts (key backup and restore),
+ * clientCrossSigning.ts (cross-signing and secret storage).
  */
 import { cipherSuite, nodeCrypto, type CipherSuite, type CipherSuiteId } from '@trellis/mls';
 import { deviceIdentity, signIn, storeNewAccount, uploadDeviceKeys } from './account.js';
 import { KeyBackup, type BackupInfo, type EnableBackupOptions } from './backup.js';
 import { ClientBackup } from './clientBackup.js';
+import { ClientCrossSigning } from './clientCrossSigning.js';
 import type { ClientCore } from './clientCore.js';
 import {
   roomSettings,
@@ -26,7 +28,7 @@ import {
   type RestoreReport,
 } from './clientOptions.js';
 import { DeviceKeyLookup } from './deviceKeyLookup.js';
-import { DeviceDirectory } from './devices.js';
+import { DeviceDirectory, deviceKeys } from './devices.js';
 import { ClientError } from './errors.js';
 import { ErrorReports } from './errorReports.js';
 import { Emitter, type ClientEvents } from './events.js';
@@ -66,6 +68,11 @@ export class Client {
   private readonly directory: DeviceDirectory;
   private readonly stock: KeyPackageStock;
   private readonly backup: ClientBackup;
+  /**
+   * Cross-signing and secret storage (clientCrossSigning.ts): set up under the key backup's
+   * recovery key, recover on a new device, sign own devices, check others'.
+   */
+  readonly crossSigning: ClientCrossSigning;
   private readonly sync: SyncLoop;
   private readonly core: ClientCore;
   private readonly clock: () => number;
@@ -138,6 +145,9 @@ export class Client {
       reportError,
     };
     this.backup = new ClientBackup(keyBackup, this.core);
+    this.crossSigning = new ClientCrossSigning(this.store, this.http, this.userId, () =>
+      deviceKeys(this.device),
+    );
     const welcomes = new Welcomes(this.core);
     const answers = { core: this.core, welcomes, maxGapFill: options.maxGapFill ?? 1000 };
     this.sync = new SyncLoop(

@@ -22,6 +22,16 @@ export const CLIENT_ERROR_CODES = [
   'BACKUP',
   /** The client was stopped while the operation waited. */
   'STOPPED',
+  /**
+   * Cross-signing cannot be done: no keys (set up or recovered) on this device, keys on the
+   * server that do not check, or a signature the server refused.
+   */
+  'CROSS_SIGNING',
+  /**
+   * Secret storage cannot be used: none set up, the recovery key or passphrase is not its key,
+   * or what it holds does not decrypt or does not match the published keys.
+   */
+  'SECRET_STORAGE',
 ] as const;
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
@@ -40,6 +50,8 @@ export class ClientError extends Error {
       readonly serverError?: string;
       /** The server's `retry_after_ms`, for `M_LIMIT_EXCEEDED`. */
       readonly retryAfterMs?: number;
+      /** The JSON object of the answer (a user-interactive auth challenge carries `session`). */
+      readonly answer?: Record<string, unknown>;
       readonly cause?: unknown;
     } = {},
   ) {

@@ -1,6 +1,6 @@
 /**
  * A typed wrapper of the Matrix client-server API subset Trellis uses: accounts and devices,
- * rooms and their events, keys, and the key backup. How requests are sent, and retried, is
+ * rooms and their events, keys and cross-signing, account data, and the key backup. How requests are sent, and retried, is
  * httpTransport.ts.
  */
 import { parseClientEvent, type ClientEvent } from './clientEvent.js';
@@ -18,6 +18,22 @@ export interface MessagesPage {
   readonly chunk: ClientEvent[];
   readonly start: string;
   readonly end?: string;
+}
+
+/** The members of a `/keys/query` answer (api/keys.yaml), each `{}` when absent. */
+export interface KeysQueryAnswer {
+  /** user -> device -> DeviceKeys */
+  readonly device_keys: Json;
+  /** user -> CrossSigningKey; the user-signing key is only given for the querying user. */
+  readonly master_keys: Json;
+  readonly self_signing_keys: Json;
+  readonly user_signing_keys: Json;
+}
+
+/** Who answers the `m.login.password` stage of user-interactive auth. */
+export interface PasswordAuth {
+  readonly userId: string;
+  readonly password: string;
 }
 
 export class MatrixHttp extends HttpTransport {
@@ -194,17 +210,94 @@ export class MatrixHttp extends HttpTransport {
   }
 
   async queryKeys(users: readonly string[]): Promise<Json> {
+    return (await this.queryAllKeys(users)).device_keys;
+  }
+
+  /** `/keys/query` with its cross-signing members. */
+  async queryAllKeys(users: readonly string[]): Promise<KeysQueryAnswer> {
     const answer = await this.request('POST', '/keys/query', {
       body: { device_keys: Object.fromEntries(users.map((u) => [u, []])) },
       idempotent: true,
     });
-    return isObject(answer.device_keys) ? answer.device_keys : {};
+    const member = (name: string): Json => {
+      const value = answer[name];
+      return isObject(value) ? value : {};
+    };
+    return {
+      device_keys: member('device_keys'),
+      master_keys: member('master_keys'),
+      self_signing_keys: member('self_signing_keys'),
+      user_signing_keys: member('user_signing_keys'),
+    };
   }
 
   /** Claims one key of `algorithm` per device; answers `{user: {device: {keyName: value}}}`. */
   async claimKeys(wanted: Record<string, Record<string, string>>): Promise<Json> {
     const answer = await this.request('POST', '/keys/claim', { body: { one_time_keys: wanted } });
     return isObject(answer.one_time_keys) ? answer.one_time_keys : {};
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Cross-signing (api/cross_signing.yaml)
+
+  /**
+   * Uploads cross-signing keys (`master_key`, `self_signing_key`, `user_signing_key`). The
+   * first upload needs no user-interactive auth; replacing keys does: the server answers 401
+   * with a `session` and its `flows`, and the request is sent again with the `m.login.password`
+   * stage for that session. Without `password` such a 401 is thrown as it came.
+   */
+  async uploadCrossSigningKeys(keys: Json, password?: PasswordAuth): Promise<void> {
+    // The server treats the same keys sent again as a no-op.
+    const path = '/keys/device_signing/upload';
+    try {
+      await this.request('POST', path, { body: keys, idempotent: true });
+    } catch (e) {
+      const session = passwordSession(e);
+      if (session === undefined || !password) throw e;
+      await this.request('POST', path, {
+        idempotent: true,
+        body: {
+          ...keys,
+          auth: {
+            type: 'm.login.password',
+            identifier: { type: 'm.id.user', user: password.userId },
+            password: password.password,
+            session,
+          },
+        },
+      });
+    }
+  }
+
+  /**
+   * Uploads signatures: user -> device id or cross-signing key id -> the signed object.
+   * Answers the `failures` (same shape, each a Matrix error object); `{}` when all were taken.
+   */
+  async uploadSignatures(signed: Record<string, Record<string, object>>): Promise<Json> {
+    const answer = await this.request('POST', '/keys/signatures/upload', {
+      body: signed,
+      idempotent: true,
+    });
+    return isObject(answer.failures) ? answer.failures : {};
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Account data (api/account-data.yaml)
+
+  /** The user's global account data of `type`, or undefined when there is none. */
+  async accountData(userId: string, type: string): Promise<Json | undefined> {
+    try {
+      return await this.request('GET', `/user/${enc(userId)}/account_data/${enc(type)}`);
+    } catch (e) {
+      if (e instanceof ClientError && e.errcode === 'M_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  async setAccountData(userId: string, type: string, content: object): Promise<void> {
+    await this.request('PUT', `/user/${enc(userId)}/account_data/${enc(type)}`, {
+      body: content,
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -249,6 +342,24 @@ function counts(value: unknown): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(value)) if (typeof v === 'number') out[k] = v;
   return out;
+}
+
+/**
+ * The `session` of a user-interactive auth challenge (401 with `session` and `flows`) that one
+ * `m.login.password` stage completes, else undefined.
+ */
+function passwordSession(error: unknown): string | undefined {
+  if (!(error instanceof ClientError) || error.status !== 401) return undefined;
+  const answer = error.details.answer;
+  if (!answer || typeof answer.session !== 'string' || !Array.isArray(answer.flows)) return;
+  const byPassword = answer.flows.some(
+    (flow) =>
+      isObject(flow) &&
+      Array.isArray(flow.stages) &&
+      flow.stages.length === 1 &&
+      flow.stages[0] === 'm.login.password',
+  );
+  return byPassword ? answer.session : undefined;
 }
 
 const enc = encodeURIComponent;

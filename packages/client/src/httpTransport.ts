@@ -165,6 +165,7 @@ export class HttpTransport {
         ...(errcode && { errcode }),
         ...(serverError !== undefined && { serverError }),
         ...(retryAfter !== undefined && { retryAfterMs: retryAfter }),
+        ...(isObject(json) && { answer: json }),
       },
     );
     if (response.status === 429) throw new Attempt('limited', error);

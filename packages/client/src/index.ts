@@ -1,7 +1,8 @@
 /**
  * @trellis/client: the Trellis client SDK. A `Client` is one device: it logs in, keeps its
  * KeyPackage stock, follows encrypted rooms over dMLS, syncs, joins by Welcome, backfills,
- * backs up epochs and restores history. The SQLite store is `@trellis/client/sqlite`.
+ * backs up epochs and restores history, and cross-signs its user's devices with the keys kept in
+ * secret storage under the backup's recovery key. The SQLite store is `@trellis/client/sqlite`.
  */
 export {
   Client,
@@ -28,6 +29,17 @@ export {
   type Watched,
 } from './progress.js';
 export type { BackupInfo, EnableBackupOptions } from './backup.js';
+export {
+  ClientCrossSigning,
+  type CrossSigningState,
+  type SetUpCrossSigningOptions,
+} from './clientCrossSigning.js';
+export {
+  checkDeviceSignature,
+  type DeviceSignatureCheck,
+  type DeviceSignatureFault,
+} from './crossSigning.js';
+export type { KeysQueryAnswer } from './http.js';
 export { DEFAULT_STOCK, type StockPolicy } from './keyPackages.js';
 export { GROUP_METADATA_EXTENSION, type GroupMetadata } from './metadata.js';
 export { SIGNATURE_KEY_ALGORITHM } from './devices.js';

@@ -47,4 +47,10 @@ create table if not exists backup_sessions (
   session_id text not null,
   primary key (version, room_id, session_id)
 );
+create table if not exists cross_signing (
+  id integer primary key check (id = 1),
+  master_key text not null,
+  self_signing_seed blob not null,
+  user_signing_seed blob not null
+);
 `;

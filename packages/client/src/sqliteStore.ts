@@ -25,6 +25,7 @@ import { StoreLock } from './storeLock.js';
 import type {
   AccountRecord,
   BackupRecord,
+  CrossSigningRecord,
   KeyPackageRecord,
   Store,
   StoredEpoch,
@@ -285,6 +286,33 @@ export class SqliteStore implements Store {
     );
     this.transaction(() => {
       for (const id of sessionIds) insert.run(version, roomId, id);
+    });
+  }
+
+  crossSigning(): CrossSigningRecord | undefined {
+    const row = this.sql(
+      'select master_key, self_signing_seed, user_signing_seed from cross_signing where id = 1',
+    ).get() as
+      { master_key: string; self_signing_seed: Buffer; user_signing_seed: Buffer } | undefined;
+    return (
+      row && {
+        masterKey: row.master_key,
+        selfSigningSeed: bytes(row.self_signing_seed),
+        userSigningSeed: bytes(row.user_signing_seed),
+      }
+    );
+  }
+
+  setCrossSigning(keys: CrossSigningRecord | undefined): void {
+    this.transaction(() => {
+      // Replaced or deleted private keys are secrets dropped: checkpoint them out of the WAL.
+      if (this.sql('delete from cross_signing').run().changes > 0) this.secretsDropped = true;
+      if (keys) {
+        this.sql(
+          `insert into cross_signing (id, master_key, self_signing_seed, user_signing_seed)
+             values (1, ?, ?, ?)`,
+        ).run(keys.masterKey, Buffer.from(keys.selfSigningSeed), Buffer.from(keys.userSigningSeed));
+      }
     });
   }
 

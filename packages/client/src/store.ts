@@ -2,7 +2,7 @@
  * Where a client keeps what it must not lose: its device (credential and signature key), the
  * private keys of its KeyPackages, every room's group (one record per epoch, so that an epoch
  * whose secrets are deleted under the retention policy loses exactly its secrets), the sync
- * token, and the backup key.
+ * token, the backup key, and the cross-signing keys this device signs with.
  *
  * The interface is synchronous: both implementations are (memory, and better-sqlite3), and a
  * synchronous store lets the client write a state change before it yields to anything else.
@@ -52,6 +52,21 @@ export interface BackupRecord {
   readonly key: Uint8Array;
 }
 
+/**
+ * The private cross-signing keys a device keeps: the self-signing key (to sign the user's
+ * devices) and the user-signing key (to sign other users' master keys), with the master public
+ * key they were signed by. The master private key is not kept: it only serves to replace those
+ * two keys, which a new set-up does with a new master key anyway, and it stays in secret
+ * storage, where the recovery key reaches it. A stolen store then cannot re-root the user.
+ */
+export interface CrossSigningRecord {
+  /** Unpadded base64 master public key. */
+  readonly masterKey: string;
+  /** 32-byte Ed25519 seeds. */
+  readonly selfSigningSeed: Uint8Array;
+  readonly userSigningSeed: Uint8Array;
+}
+
 export interface Store {
   /** Runs `fn` atomically: all of its writes happen, or none. */
   transaction<T>(fn: () => T): T;
@@ -88,6 +103,9 @@ export interface Store {
   setBackup(backup: BackupRecord | undefined): void;
   backedUpSessions(version: string, roomId: string): Set<string>;
   addBackedUpSessions(version: string, roomId: string, sessionIds: readonly string[]): void;
+
+  crossSigning(): CrossSigningRecord | undefined;
+  setCrossSigning(keys: CrossSigningRecord | undefined): void;
 
   /**
    * Makes what was deleted unrecoverable from the store's files too (no-op in memory). Called
@@ -184,6 +202,17 @@ export class MemoryStore implements Store {
     this.state.backedUp.set(key, set);
   }
 
+  crossSigning(): CrossSigningRecord | undefined {
+    return this.state.crossSigning;
+  }
+  setCrossSigning(keys: CrossSigningRecord | undefined): void {
+    this.state.crossSigning = keys && {
+      masterKey: keys.masterKey,
+      selfSigningSeed: keys.selfSigningSeed.slice(),
+      userSigningSeed: keys.userSigningSeed.slice(),
+    };
+  }
+
   scrub(): void {}
   close(): void {}
 }
@@ -196,6 +225,7 @@ interface MemoryState {
   groups: Map<string, { meta: string; epochs: Map<string, StoredEpoch> }>;
   backup: BackupRecord | undefined;
   backedUp: Map<string, Set<string>>;
+  crossSigning: CrossSigningRecord | undefined;
 }
 
 function emptyState(): MemoryState {
@@ -207,6 +237,7 @@ function emptyState(): MemoryState {
     groups: new Map(),
     backup: undefined,
     backedUp: new Map(),
+    crossSigning: undefined,
   };
 }
 
@@ -222,5 +253,6 @@ function cloneState(s: MemoryState): MemoryState {
     ),
     backup: s.backup,
     backedUp: new Map([...s.backedUp].map(([k, v]) => [k, new Set(v)])),
+    crossSigning: s.crossSigning,
   };
 }

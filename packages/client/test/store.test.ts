@@ -56,6 +56,32 @@ for (const [name, make] of kinds) {
       store.close();
     });
 
+    test('the cross-signing keys round-trip, are replaced whole, and deleted', () => {
+      const store = make();
+      assert.equal(store.crossSigning(), undefined);
+      const keys = {
+        masterKey: 'M',
+        selfSigningSeed: new Uint8Array(32).fill(1),
+        userSigningSeed: new Uint8Array(32).fill(2),
+      };
+      store.setCrossSigning(keys);
+      assert.deepEqual(store.crossSigning(), keys);
+      const next = { ...keys, masterKey: 'N', selfSigningSeed: new Uint8Array(32).fill(3) };
+      store.setCrossSigning(next);
+      assert.deepEqual(store.crossSigning(), next);
+      // A failed transaction leaves the old keys.
+      assert.throws(() =>
+        store.transaction(() => {
+          store.setCrossSigning(undefined);
+          throw new Error('abort');
+        }),
+      );
+      assert.deepEqual(store.crossSigning(), next);
+      store.setCrossSigning(undefined);
+      assert.equal(store.crossSigning(), undefined);
+      store.close();
+    });
+
     test('a group is one record per epoch; forgetting the room deletes them all', () => {
       const store = make();
       store.setRoom('!r', '{"membership":"join"}');

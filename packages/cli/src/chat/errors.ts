@@ -31,6 +31,8 @@ export function reasonAndAdvice(error: unknown, target?: string): string {
     case 'NOT_ENCRYPTED':
       return 'the room is not encrypted with Trellis, so this client cannot use it. Pick another room with /rooms.';
     case 'BACKUP':
+    case 'CROSS_SIGNING':
+    case 'SECRET_STORAGE':
       return `${shortReason(error)}.`;
     case 'NOT_LOGGED_IN':
       return 'this device is not logged in. Start trellis chat again with --user NAME to log in.';
