@@ -8,7 +8,7 @@ import {
   type MatrixClient,
   type MatrixEvent,
 } from 'matrix-js-sdk';
-import { logger } from 'matrix-js-sdk/lib/logger.js';
+import { until } from './helpers/matrixJsSdk.js';
 import { DB_KINDS, startServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -17,42 +17,6 @@ import { DB_KINDS, startServer, type TestServer } from './helpers/server.js';
  * messages (Olm sessions from claimed one-time keys, Megolm keys over to-device), plain
  * to-device messages, and a key backup that a new device restores old keys from.
  */
-
-(logger as unknown as { setLevel(level: string): void }).setLevel('silent');
-// The Rust crypto layer logs through the console; keep the test output readable.
-const quiet = (..._args: unknown[]) => {};
-console.debug = quiet;
-console.info = quiet;
-console.log = quiet;
-console.warn = quiet;
-
-/** Polls `probe` until it yields; the limit is far beyond what a busy machine needs. */
-const until = async <T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  ms = 120_000,
-): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
-// matrix-js-sdk arms a long timer per request (its local request timeout, up to 110 s) and does
-// not clear it when the request ends; unref such timers so this test process can exit.
-const armTimer = globalThis.setTimeout;
-globalThis.setTimeout = ((
-  callback: (...args: unknown[]) => void,
-  ms?: number,
-  ...args: unknown[]
-) => {
-  const timer = armTimer(callback, ms, ...args);
-  if ((ms ?? 0) >= 30_000) timer.unref();
-  return timer;
-}) as typeof setTimeout;
 
 for (const kind of DB_KINDS) {
   describe(`matrix-js-sdk against the server on ${kind}`, () => {

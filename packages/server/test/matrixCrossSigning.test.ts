@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { MatrixError as SdkMatrixError, createClient, type MatrixClient } from 'matrix-js-sdk';
 import type { AuthDict } from 'matrix-js-sdk/lib/interactive-auth.js';
 import { Http } from './helpers/client.js';
-import { logger } from 'matrix-js-sdk/lib/logger.js';
+import { until } from './helpers/matrixJsSdk.js';
 import { DB_KINDS, startServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -13,42 +13,6 @@ import { DB_KINDS, startServer, type TestServer } from './helpers/server.js';
  * matrix-js-sdk client, another user's, downloads the keys (POST /keys/query) and finds the
  * device signed by its owner. A reset asks for the password (m.login.password).
  */
-
-(logger as unknown as { setLevel(level: string): void }).setLevel('silent');
-// The Rust crypto layer logs through the console; keep the test output readable.
-const quiet = (..._args: unknown[]) => {};
-console.debug = quiet;
-console.info = quiet;
-console.log = quiet;
-console.warn = quiet;
-
-/** Polls `probe` until it yields; the limit is far beyond what a busy machine needs. */
-const until = async <T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  ms = 120_000,
-): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
-// matrix-js-sdk arms a long timer per request (its local request timeout, up to 110 s) and does
-// not clear it when the request ends; unref such timers so this test process can exit.
-const armTimer = globalThis.setTimeout;
-globalThis.setTimeout = ((
-  callback: (...args: unknown[]) => void,
-  ms?: number,
-  ...args: unknown[]
-) => {
-  const timer = armTimer(callback, ms, ...args);
-  if ((ms ?? 0) >= 30_000) timer.unref();
-  return timer;
-}) as typeof setTimeout;
 
 for (const kind of DB_KINDS) {
   describe(`matrix-js-sdk cross-signing against the server on ${kind}`, () => {
