@@ -8,7 +8,7 @@ import {
   type MatrixClient,
   type MatrixEvent,
 } from 'matrix-js-sdk';
-import { until } from './helpers/matrixJsSdk.js';
+import { signedInClient, until } from './helpers/matrixJsSdk.js';
 import { DB_KINDS, startServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -32,18 +32,8 @@ for (const kind of DB_KINDS) {
     });
 
     async function signIn(user: string, password: string): Promise<MatrixClient> {
-      const anonymous = createClient({ baseUrl: server.url });
-      const login = await anonymous.loginWithPassword(user, password);
-      const client = createClient({
-        baseUrl: server.url,
-        userId: login.user_id,
-        deviceId: login.device_id,
-        accessToken: login.access_token,
-      });
-      await client.initRustCrypto({ useIndexedDB: false });
+      const client = await signedInClient(server.url, user, password);
       clients.push(client);
-      await client.startClient({ initialSyncLimit: 20 });
-      await until('first sync', () => client.isInitialSyncComplete());
       return client;
     }
 

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { MatrixError as SdkMatrixError, createClient, type MatrixClient } from 'matrix-js-sdk';
 import type { AuthDict } from 'matrix-js-sdk/lib/interactive-auth.js';
 import { Http } from './helpers/client.js';
-import { until } from './helpers/matrixJsSdk.js';
+import { signedInClient, until } from './helpers/matrixJsSdk.js';
 import { DB_KINDS, startServer, type TestServer } from './helpers/server.js';
 
 /**
@@ -28,23 +28,13 @@ for (const kind of DB_KINDS) {
     });
 
     async function signIn(user: string, password: string): Promise<MatrixClient> {
-      const anonymous = createClient({ baseUrl: server.url });
-      await anonymous.registerRequest({
+      await createClient({ baseUrl: server.url }).registerRequest({
         username: user,
         password,
         auth: { type: 'm.login.dummy' },
       });
-      const login = await anonymous.loginWithPassword(user, password);
-      const client = createClient({
-        baseUrl: server.url,
-        userId: login.user_id,
-        deviceId: login.device_id,
-        accessToken: login.access_token,
-      });
-      await client.initRustCrypto({ useIndexedDB: false });
+      const client = await signedInClient(server.url, user, password);
       clients.push(client);
-      await client.startClient({ initialSyncLimit: 20 });
-      await until('first sync', () => client.isInitialSyncComplete());
       return client;
     }
 

@@ -3,6 +3,7 @@
  * request timers made unable to keep the test process alive, and a wait driven by polling.
  * Importing this module applies the first two.
  */
+import { createClient, type MatrixClient } from 'matrix-js-sdk';
 import { logger } from 'matrix-js-sdk/lib/logger.js';
 
 (logger as unknown as { setLevel(level: string): void }).setLevel('silent');
@@ -39,4 +40,23 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A matrix-js-sdk client of `user`, logged in with its password, its Rust crypto on, synced. */
+export async function signedInClient(
+  baseUrl: string,
+  user: string,
+  password: string,
+): Promise<MatrixClient> {
+  const login = await createClient({ baseUrl }).loginWithPassword(user, password);
+  const client = createClient({
+    baseUrl,
+    userId: login.user_id,
+    deviceId: login.device_id,
+    accessToken: login.access_token,
+  });
+  await client.initRustCrypto({ useIndexedDB: false });
+  await client.startClient({ initialSyncLimit: 20 });
+  await until('first sync', () => client.isInitialSyncComplete());
+  return client;
 }
