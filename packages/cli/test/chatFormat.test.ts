@@ -597,6 +597,12 @@ describe('cross-signing', () => {
       }),
     );
     assert.match(wrong, /wrong key.*\/recovery again/);
+    const notAKey = describeRecoveryError(
+      new ClientError('SECRET_STORAGE', 'x', {
+        cause: new MatrixError('INVALID_RECOVERY_KEY', 'the parity byte is wrong'),
+      }),
+    );
+    assert.match(notAKey, /not a recovery key \(the parity byte is wrong\).*without a passphrase/);
     const none = describeRecoveryError(
       new ClientError('SECRET_STORAGE', '@alice:x has no secret storage'),
     );
@@ -605,7 +611,8 @@ describe('cross-signing', () => {
       new ClientError('CROSS_SIGNING', 'the keys are not the published ones'),
     );
     assert.match(stale, /not the ones your account publishes/);
-    for (const text of [wrong, none, stale]) assert.doesNotMatch(text, /set up|\/backup/, text);
+    for (const text of [wrong, notAKey, none, stale])
+      assert.doesNotMatch(text, /set up|\/backup/, text);
     assert.match(
       describeRecoveryError(new ClientError('NETWORK', 'down')),
       /^Could not recover the cross-signing keys: the server does not answer/,

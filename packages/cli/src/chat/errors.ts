@@ -119,6 +119,9 @@ export function describeRecoveryError(error: unknown): string {
     if (cause instanceof MatrixError && cause.code === 'SECRET_STORAGE_WRONG_KEY') {
       return 'This device was not signed: that is the wrong key. It does not unlock your secret storage: check the recovery key (or passphrase), then /recovery again.';
     }
+    if (cause instanceof MatrixError && cause.code === 'INVALID_RECOVERY_KEY') {
+      return `This device was not signed: that is not a recovery key (${shortReason(cause)}), and your backup was made without a passphrase. Type the backup’s recovery key, then /recovery again.`;
+    }
     return `This device was not signed: your secret storage cannot be read (${shortReason(error)}).`;
   }
   if (error.code === 'CROSS_SIGNING') {
