@@ -62,6 +62,20 @@ describe('chat commands', () => {
     assert.match((parseCommand('/history x') as { message: string }).message, /\/history N/);
   });
 
+  test('/recovery, and /devices for oneself or another user', () => {
+    assert.deepEqual(parseCommand('/recovery'), { kind: 'recovery' });
+    assert.deepEqual(parseCommand('/Recovery  '), { kind: 'recovery' });
+    assert.deepEqual(parseCommand('/devices'), { kind: 'devices', user: undefined });
+    assert.deepEqual(parseCommand('/devices @bob:x'), { kind: 'devices', user: '@bob:x' });
+    assert.deepEqual(parseCommand('/devices  bob '), { kind: 'devices', user: 'bob' });
+    const extra = parseCommand('/recovery now');
+    assert.equal(extra.kind, 'mistake');
+    assert.match((extra as { message: string }).message, /just \/recovery/);
+    const two = parseCommand('/devices bob carol');
+    assert.equal(two.kind, 'mistake');
+    assert.match((two as { message: string }).message, /\/devices @bob:server/);
+  });
+
   test('mistakes come back as sentences that say what to type', () => {
     assert.deepEqual(parseCommand('/frobnicate'), {
       kind: 'mistake',

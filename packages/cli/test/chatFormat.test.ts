@@ -5,8 +5,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BackupError } from '@trellis/backup';
-import { ClientError, type ClientEvents } from '@trellis/client';
-import { describeError, describeLoginError, describeRestoreError } from '../src/chat/errors.js';
+import { MatrixError } from '@trellis/matrix';
+import { ClientError, type ClientEvents, type DeviceSignatureCheck } from '@trellis/client';
+import {
+  describeError,
+  describeLoginError,
+  describeRecoveryError,
+  describeRestoreError,
+} from '../src/chat/errors.js';
 import { messageLine, noticeLine, warningLine, type ShownMessage } from '../src/chat/lines.js';
 import {
   helpLines,
@@ -34,6 +40,7 @@ import { passphraseWeakness } from '../src/chat/passphrase.js';
 import { createStyle, senderColour, wantsColour } from '../src/chat/style.js';
 import { printable, shortIdentity } from '../src/chat/text.js';
 import { clock, timeOf } from '../src/chat/time.js';
+import { fingerprint, recoveryStateLines, userDeviceLines } from '../src/chat/trust.js';
 
 const NOW = new Date(2024, 0, 2, 9, 5, 7);
 const EARLIER_TODAY = new Date(2024, 0, 2, 8, 1, 2).getTime();
@@ -502,5 +509,113 @@ describe('backup passphrases', () => {
     assert.match(passphraseWeakness('abcdefghijkl') ?? '', /short for the few kinds/);
     assert.equal(passphraseWeakness('correct horse battery staple'), undefined);
     assert.equal(passphraseWeakness('Tr0ub4dor&3-x9!Q'), undefined);
+  });
+});
+
+describe('cross-signing', () => {
+  const MASTER = 'Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789+/abcde';
+  const signed: DeviceSignatureCheck = { signed: true, masterKey: MASTER, selfSigningKey: 'S' };
+  const unsigned = (fault: 'DEVICE_NOT_SIGNED' | 'NO_MASTER_KEY' | 'SELF_SIGNING_KEY_INVALID') =>
+    ({ signed: false, fault, message: fault }) as DeviceSignatureCheck;
+
+  test('a master key is read out in groups of four', () => {
+    assert.equal(fingerprint(MASTER), 'Ab3d EfGh IjKl MnOp QrSt UvWx Yz01 2345 6789 +/ab cde');
+  });
+
+  test('/devices: each device signed by its user or why not, this device marked', () => {
+    const lines = userDeviceLines({
+      userId: '@alice:x',
+      name: 'alice',
+      own: true,
+      devices: [
+        { deviceId: 'LAPTOP', thisDevice: true, check: signed },
+        { deviceId: 'PHONE', thisDevice: false, check: unsigned('DEVICE_NOT_SIGNED') },
+      ],
+    });
+    assert.deepEqual(lines, [
+      `Devices of alice (@alice:x), master key ${fingerprint(MASTER)}:`,
+      '    device LAPTOP: signed by its user, this device',
+      '    device PHONE: not signed by you: /recovery with your recovery key on that device signs it',
+    ]);
+    // Another user's: no advice to run /recovery; a forged chain says it is not to be trusted.
+    const bob = userDeviceLines({
+      userId: '@bob:x',
+      name: 'bob',
+      own: false,
+      devices: [
+        { deviceId: 'A', thisDevice: false, check: unsigned('DEVICE_NOT_SIGNED') },
+        { deviceId: 'B', thisDevice: false, check: unsigned('SELF_SIGNING_KEY_INVALID') },
+      ],
+    });
+    assert.deepEqual(bob, [
+      'Devices of bob (@bob:x):',
+      '    device A: not signed by its user',
+      '    device B: NOT TRUSTED: the self-signing key the server lists is not signed by the master key',
+    ]);
+    const none = userDeviceLines({
+      userId: '@carol:x',
+      name: 'carol',
+      own: false,
+      devices: [{ deviceId: 'C', thisDevice: false, check: unsigned('NO_MASTER_KEY') }],
+    });
+    assert.match(none[1]!, /C: not signed: this user has not set up cross-signing$/);
+    // Devices of one user chaining to two master keys: no single key is named.
+    const two = userDeviceLines({
+      userId: '@dan:x',
+      name: 'dan',
+      own: false,
+      devices: [
+        { deviceId: 'D1', thisDevice: false, check: signed },
+        { deviceId: 'D2', thisDevice: false, check: { ...signed, masterKey: 'other' } },
+      ],
+    });
+    assert.equal(two[0], 'Devices of dan (@dan:x):');
+  });
+
+  test('/recovery: the master key and whether this device is signed, or why not', () => {
+    const shown = recoveryStateLines(MASTER, signed, undefined);
+    assert.match(shown[0]!, /this device holds your keys/);
+    assert.equal(shown[1], `  master key ${fingerprint(MASTER)}`);
+    assert.equal(shown[2], '  this device: signed by its user');
+    assert.match(
+      recoveryStateLines(MASTER, signed, 'set up')[0]!,
+      /under the backup’s recovery key/,
+    );
+    assert.match(recoveryStateLines(MASTER, signed, 'recovered')[0]!, /recovered/);
+    assert.equal(
+      recoveryStateLines(MASTER, unsigned('DEVICE_NOT_SIGNED'), undefined)[2],
+      '  this device: not signed by you: /recovery signs it',
+    );
+    const replaced = recoveryStateLines(MASTER, { ...signed, masterKey: 'OTHERKEY' }, undefined);
+    assert.match(replaced[2]!, /NOT TRUSTED: the server lists another master key, OTHE RKEY/);
+  });
+
+  test('a failed recovery says why, and never suggests new keys', () => {
+    const wrong = describeRecoveryError(
+      new ClientError('SECRET_STORAGE', 'x', {
+        cause: new MatrixError('SECRET_STORAGE_WRONG_KEY', 'the key check fails'),
+      }),
+    );
+    assert.match(wrong, /wrong key.*\/recovery again/);
+    const notAKey = describeRecoveryError(
+      new ClientError('SECRET_STORAGE', 'x', {
+        cause: new MatrixError('INVALID_RECOVERY_KEY', 'the parity byte is wrong'),
+      }),
+    );
+    assert.match(notAKey, /not a recovery key \(the parity byte is wrong\).*without a passphrase/);
+    const none = describeRecoveryError(
+      new ClientError('SECRET_STORAGE', '@alice:x has no secret storage'),
+    );
+    assert.match(none, /cannot be read \(@alice:x has no secret storage\)/);
+    const stale = describeRecoveryError(
+      new ClientError('CROSS_SIGNING', 'the keys are not the published ones'),
+    );
+    assert.match(stale, /not the ones your account publishes/);
+    for (const text of [wrong, notAKey, none, stale])
+      assert.doesNotMatch(text, /set up|\/backup/, text);
+    assert.match(
+      describeRecoveryError(new ClientError('NETWORK', 'down')),
+      /^Could not recover the cross-signing keys: the server does not answer/,
+    );
   });
 });

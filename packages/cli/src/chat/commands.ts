@@ -23,6 +23,9 @@ export type Command =
   | { readonly kind: 'epochs' }
   | { readonly kind: 'backup'; readonly passphrase: boolean }
   | { readonly kind: 'restore' }
+  | { readonly kind: 'recovery' }
+  /** `user` is a user id or a member's name; undefined for oneself. */
+  | { readonly kind: 'devices'; readonly user: string | undefined }
   | { readonly kind: 'quit' }
   | { readonly kind: 'nothing' };
 
@@ -52,6 +55,14 @@ export const COMMAND_HELP: readonly (readonly [string, string])[] = [
   ['/backup', 'start a key backup with a new recovery key (shown once)'],
   ['/backup passphrase', 'start a key backup unlocked by a passphrase'],
   ['/restore', 'read old messages from the key backup (asks for the key or passphrase)'],
+  [
+    '/recovery',
+    'set up cross-signing under the backup’s key, sign this device with it, or show it',
+  ],
+  [
+    '/devices [NAME|@user:server]',
+    'a user’s devices (yours by default), and which their user signed',
+  ],
   ['/quit', 'stop (Ctrl-D and Ctrl-C too)'],
 ];
 
@@ -132,6 +143,15 @@ export function parseCommand(line: string): Parsed {
       return mistake('Type /backup for a recovery key, or /backup passphrase to use a passphrase.');
     case 'restore':
       return { kind: 'restore' };
+    case 'recovery':
+      if (rest !== '') return mistake('/recovery takes nothing after it: type just /recovery.');
+      return { kind: 'recovery' };
+    case 'devices':
+      if (words.length > 1)
+        return mistake(
+          'Say whose devices: /devices for yours, /devices bob or /devices @bob:server.',
+        );
+      return { kind: 'devices', user: words[0] };
     case 'quit':
     case 'exit':
       return { kind: 'quit' };

@@ -5,6 +5,7 @@
  * itself, its explanation is quoted.
  */
 import { BackupError } from '@trellis/backup';
+import { MatrixError } from '@trellis/matrix';
 import { ClientError } from '@trellis/client';
 import { printable, shortReason } from './text.js';
 
@@ -104,4 +105,27 @@ export function describeRestoreError(error: unknown): string {
     }
   }
   return describeError(error, 'restore from the backup');
+}
+
+/**
+ * Why /recovery could not recover the cross-signing keys. Like a restore, it never suggests
+ * setting up new keys: that would leave every device the old ones signed unsigned.
+ */
+export function describeRecoveryError(error: unknown): string {
+  if (!(error instanceof ClientError))
+    return describeError(error, 'recover the cross-signing keys');
+  const cause = error.details.cause;
+  if (error.code === 'SECRET_STORAGE') {
+    if (cause instanceof MatrixError && cause.code === 'SECRET_STORAGE_WRONG_KEY') {
+      return 'This device was not signed: that is the wrong key. It does not unlock your secret storage: check the recovery key (or passphrase), then /recovery again.';
+    }
+    if (cause instanceof MatrixError && cause.code === 'INVALID_RECOVERY_KEY') {
+      return `This device was not signed: that is not a recovery key (${shortReason(cause)}), and your backup was made without a passphrase. Type the backup’s recovery key, then /recovery again.`;
+    }
+    return `This device was not signed: your secret storage cannot be read (${shortReason(error)}).`;
+  }
+  if (error.code === 'CROSS_SIGNING') {
+    return `This device was not signed: the keys in your secret storage are not the ones your account publishes (${shortReason(error)}). They were replaced on another device, or the server changed them.`;
+  }
+  return describeError(error, 'recover the cross-signing keys');
 }

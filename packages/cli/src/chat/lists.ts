@@ -107,10 +107,14 @@ export function personLines(member: MemberSummary): string[] {
   if (member.devices.length === 0) lines.push('    (no encryption devices known yet)');
   for (const device of member.devices) {
     const where = device.inEpoch ? 'in the current epoch' : 'not in the current epoch yet';
-    const self = device.thisDevice ? ', this device' : '';
-    lines.push(`    device ${printable(device.deviceId)}: ${where}${self}`);
+    lines.push(deviceLine(device.deviceId, where, device.thisDevice));
   }
   return lines;
+}
+
+/** One device under its user: `device ID: what is said of it[, this device]`. */
+export function deviceLine(deviceId: string, state: string, thisDevice: boolean): string {
+  return `    device ${printable(deviceId)}: ${state}${thisDevice ? ', this device' : ''}`;
 }
 
 /** The recovery key, once, with the warning that it will not be shown again. */

@@ -2,7 +2,8 @@
  * A running chat: the SDK's events shown as they come (eventFeed.ts), and the user's lines
  * turned into commands, one at a time, in the order typed. Messages go out through the outbox
  * (outbox.ts), so that what is typed while the server is away is sent when it is back; rooms
- * (roomCommands.ts), backups (backupCommands.ts) and history (history.ts) have their modules.
+ * (roomCommands.ts), backups (backupCommands.ts), cross-signing (recoveryCommands.ts) and history
+ * (history.ts) have their modules.
  */
 import type { Client } from '@trellis/client';
 import { BackupCommands } from './backupCommands.js';
@@ -16,6 +17,7 @@ import { JoinWait } from './joinWait.js';
 import { helpLines } from './lists.js';
 import { describeConnectionLost, describeReconnected } from './notices.js';
 import { Outbox } from './outbox.js';
+import { RecoveryCommands } from './recoveryCommands.js';
 import { RoomCommands } from './roomCommands.js';
 import { joinedRooms } from './roomState.js';
 import type { Style } from './style.js';
@@ -35,6 +37,7 @@ export class ChatSession {
   private readonly feed: EventFeed;
   private readonly rooms: RoomCommands;
   private readonly backups: BackupCommands;
+  private readonly recovery: RecoveryCommands;
   /** Commands run one after the other, in the order they were typed. */
   private queue: Promise<void> = Promise.resolve();
   private finished: (() => void) | undefined;
@@ -86,6 +89,7 @@ export class ChatSession {
       ),
     );
     this.backups = new BackupCommands(client, terminal, view);
+    this.recovery = new RecoveryCommands(client, terminal, view);
     this.rooms = new RoomCommands({
       client,
       view,
@@ -192,6 +196,10 @@ export class ChatSession {
         return this.backups.backup(command.passphrase);
       case 'restore':
         return this.backups.restore();
+      case 'recovery':
+        return this.recovery.recovery();
+      case 'devices':
+        return this.recovery.devices(command.user);
       case 'quit':
         return this.quit();
     }
@@ -277,6 +285,10 @@ function actionOf(command: Command): [string, string?] {
       return ['read older messages'];
     case 'backup':
       return ['start the backup'];
+    case 'recovery':
+      return ['set up cross-signing'];
+    case 'devices':
+      return ['list the devices', command.user];
     default:
       return [`run /${command.kind}`];
   }
