@@ -34,6 +34,9 @@ export {
   type NewBackup,
 } from './backupVersion.js';
 
+// Matrix's base64 (unpadded out, strict in)
+export { decodeBase64, encodeBase64 } from './encoding.js';
+
 // aes-hmac-sha2
 export {
   decryptAesHmacSha2,

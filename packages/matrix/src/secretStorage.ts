@@ -18,7 +18,6 @@
  * `Secret`), which key a secret is under, strings in and out, and MatrixError codes.
  */
 import {
-  BackupError,
   computeKeyCheck,
   decodeRecoveryKey as decodeBackupRecoveryKey,
   decryptAesHmacSha2,
@@ -29,10 +28,10 @@ import {
   parsePassphraseInfo as parseBackupPassphraseInfo,
   toAesHmacSha2Json,
   verifyKeyCheck,
-  type BackupErrorCode,
   type PassphraseInfo,
 } from '@trellis/backup';
-import { MatrixError, describeValue, isJsonObject, type MatrixErrorCode } from './errors.js';
+import { MatrixError, describeValue, isJsonObject } from './errors.js';
+import { fromBackup } from './fromBackup.js';
 
 export const SECRET_STORAGE_ALGORITHM = 'm.secret_storage.v1.aes-hmac-sha2';
 /** The account-data type of a key description is this prefix and the key id. */
@@ -55,33 +54,6 @@ export interface EncryptedSecret {
   iv: string;
   ciphertext: string;
   mac: string;
-}
-
-const BACKUP_TO_MATRIX: Partial<Record<BackupErrorCode, MatrixErrorCode>> = {
-  INVALID_KEY: 'SECRET_STORAGE_INVALID_KEY',
-  WRONG_KEY: 'SECRET_STORAGE_WRONG_KEY',
-  BAD_MAC: 'SECRET_STORAGE_BAD_MAC',
-  INVALID_IV: 'SECRET_STORAGE_INVALID_IV',
-  INVALID_BASE64: 'INVALID_BASE64',
-  MALFORMED_AUTH_DATA: 'SECRET_STORAGE_MALFORMED',
-  MALFORMED_SESSION: 'SECRET_STORAGE_MALFORMED',
-  INVALID_PASSPHRASE_INFO: 'INVALID_PASSPHRASE_INFO',
-  UNSUPPORTED_ALGORITHM: 'SECRET_STORAGE_UNSUPPORTED_ALGORITHM',
-  RECOVERY_KEY_CHARACTER: 'INVALID_RECOVERY_KEY',
-  RECOVERY_KEY_LENGTH: 'INVALID_RECOVERY_KEY',
-  RECOVERY_KEY_PREFIX: 'INVALID_RECOVERY_KEY',
-  RECOVERY_KEY_PARITY: 'INVALID_RECOVERY_KEY',
-};
-
-/** Runs a @trellis/backup call, giving its BackupError this package's code (kept as `cause`). */
-function fromBackup<T>(run: () => T): T {
-  try {
-    return run();
-  } catch (e) {
-    if (!(e instanceof BackupError)) throw e;
-    const code = BACKUP_TO_MATRIX[e.code] ?? 'SECRET_STORAGE_MALFORMED';
-    throw new MatrixError(code, e.message, { cause: e });
-  }
 }
 
 /**
