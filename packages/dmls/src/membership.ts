@@ -3,11 +3,14 @@ import { DmlsError } from './errors.js';
 import { identityFromBytes } from './ids.js';
 
 /**
- * The signature keys users published for their devices, as the application knows them:
- * the key for `userId|deviceId`, `null` when the user's published device list (fetched again
- * since the question came up) has no such device, or `undefined` when it is not known yet and
- * must be fetched. A device once seen keeps its key (pinned), so a leaf of a device that has
- * since logged out is still recognised in older epochs.
+ * The signature keys users publish for their devices, as the application knows them: the key
+ * for `userId|deviceId` (pinned: the first key seen for that device, whatever its user lists
+ * later), `null` when the user's published device list (fetched since the question came up,
+ * or since the device was seen) does not have that device (never had, or no longer has), or
+ * `undefined` when it is not known yet and must be fetched.
+ *
+ * A device that logged out answers `null` like one never published, so that devices that saw
+ * it and devices that never did judge a leaf in its name alike (see `checkLeaves`).
  */
 export type DeviceKeys = (identity: string) => Uint8Array | null | undefined;
 
@@ -55,8 +58,9 @@ export interface LeafCheck {
  * A leaf of a device its user does not publish (now) is let in: device lists change (a device
  * logs out after it was added), and devices that look at different moments must not decide
  * the same commit differently, or the group splits. Such a leaf is an offending leaf, which the
- * next commit removes (`offendingLeaves`). A device once seen keeps its key, so a leaf in its
- * name with another key is refused whenever it comes.
+ * next commit removes (`offendingLeaves`). A leaf in the name of a published device under
+ * another key is refused, and the pin keeps it refused if the device is listed again under a
+ * new key.
  */
 export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafCheck {
   const unknown: string[] = [];

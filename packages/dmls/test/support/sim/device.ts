@@ -109,10 +109,15 @@ export class Device {
   private waitingWelcomes: WelcomeContent[] = [];
   /** Room events that came before this device had a group: read once it joins. */
   private preGroup: SimEvent[] = [];
-  /** History skipped by a limited sync after an absence, paged back newest first. */
-  private gap: { lo: number; hi: number } | undefined;
+  /**
+   * History skipped by limited syncs after absences, paged back newest first. A device that
+   * goes offline again before it finished paging has two gaps, and must fill both.
+   */
+  private gaps: { lo: number; hi: number }[] = [];
   private readonly keyCache = new Map<string, Uint8Array>();
   private readonly absent = new Set<string>();
+  /** Devices seen once, whose users no longer publish them (their keys stay pinned). */
+  private readonly gone = new Set<string>();
   private readonly bundles = new Map<string, KeyPackageBundle>();
   /** Backfill attempts per event id (an event refused or not yet reachable is tried again). */
   private readonly fetches = new Map<string, { at: number; count: number }>();
@@ -124,7 +129,9 @@ export class Device {
   private resolveTimer: { sig: string; at: number } | undefined;
   private inflight: Inflight | undefined;
   readonly deviceKeys = (identity: string): Uint8Array | null | undefined =>
-    this.keyCache.get(identity) ?? (this.absent.has(identity) ? null : undefined);
+    this.gone.has(identity)
+      ? null
+      : (this.keyCache.get(identity) ?? (this.absent.has(identity) ? null : undefined));
   readonly stats = {
     backfilled: 0,
     paginated: 0,
@@ -193,7 +200,7 @@ export class Device {
       this.inbox.length === 0 &&
       this.toDevice.length === 0 &&
       this.waitingWelcomes.length === 0 &&
-      this.gap === undefined &&
+      this.gaps.length === 0 &&
       this.inflight === undefined &&
       this.resolveTimer === undefined
     );
@@ -215,7 +222,7 @@ export class Device {
     if (ids.length <= PARAMS.gapLimit) return;
     const skipped = new Set(ids.slice(PARAMS.gapLimit));
     this.inbox = this.inbox.filter((d) => !(d.at <= now && skipped.has(d.event.index)));
-    this.gap = { lo: Math.min(...skipped), hi: Math.max(...skipped) };
+    this.gaps.push({ lo: Math.min(...skipped), hi: Math.max(...skipped) });
     this.stats.gaps++;
   }
 
@@ -233,7 +240,7 @@ export class Device {
         for (const d of due) this.handleEvent(d.event);
       }
     }
-    if (this.gap) this.paginate();
+    if (this.gaps.length > 0) this.paginate();
     this.backfill();
     this.refreshKeys();
     if (this.uncheckedRejoins.length > 0) {
@@ -273,7 +280,10 @@ export class Device {
             if (userOf(id) === c.user) this.rejoins.delete(id);
         }
         if (c.change === 'added') this.absent.delete(c.device!);
-        if (c.change === 'removed') this.rejoins.delete(c.device!);
+        if (c.change === 'removed') {
+          this.rejoins.delete(c.device!);
+          if (this.keyCache.has(c.device!)) this.gone.add(c.device!);
+        }
         return;
       }
       case 'trellis.rejoin':
@@ -448,13 +458,14 @@ export class Device {
   }
 
   private paginate(): void {
-    const gap = this.gap!;
+    const gap = this.gaps.at(-1)!;
     const from = Math.max(gap.lo, gap.hi - PARAMS.pageSize + 1);
     const page = this.world.page(this, from, gap.hi).reverse();
     for (const e of page) if (!e.isState) this.handleEvent(e);
     this.stats.paginated += page.length;
     this.world.oracle.counts.paginated += page.length;
-    this.gap = from <= gap.lo ? undefined : { lo: gap.lo, hi: from - 1 };
+    if (from <= gap.lo) this.gaps.pop();
+    else gap.hi = from - 1;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -467,8 +478,13 @@ export class Device {
       const keys = this.world.publishedKeys(this, user);
       if (!keys) continue; // the user's homeserver is out of reach
       for (const [id, key] of keys) {
-        this.keyCache.set(id, key);
+        // A key once seen stays pinned: a device listed again under another key is refused.
+        if (!this.keyCache.has(id)) this.keyCache.set(id, key);
         this.absent.delete(id);
+        this.gone.delete(id);
+      }
+      for (const id of this.keyCache.keys()) {
+        if (userOf(id) === user && !keys.has(id)) this.gone.add(id);
       }
       for (const id of identities) {
         if (userOf(id) === user && !this.keyCache.has(id)) this.absent.add(id);

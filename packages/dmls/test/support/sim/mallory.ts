@@ -148,11 +148,12 @@ export class Mallory {
     kind: string,
     mustRefuse: boolean,
     type: 'm.room.encrypted' | 'trellis.rejoin' = 'm.room.encrypted',
+    victim?: string,
   ): SimEvent | undefined {
     const poster = this.poster();
     if (!poster) return undefined;
     const event = this.world.post(poster, type, content);
-    if (event) this.world.oracle.attempt(event, kind, mustRefuse);
+    if (event) this.world.oracle.attempt(event, kind, mustRefuse, victim);
     return event;
   }
 
@@ -276,7 +277,8 @@ export class Mallory {
           this.removedAt !== undefined
             ? this.m1.keys
             : this.world.suite.signature.generateKeyPair();
-        this.post(commit(data([], [victim]), { add: [this.keyPackage(victim, key)] }), kind, true);
+        const content = commit(data([], [victim]), { add: [this.keyPackage(victim, key)] });
+        this.post(content, kind, true, 'm.room.encrypted', victim);
         return;
       }
       case 'ghost-second-leaf': {
