@@ -23,6 +23,11 @@ export const DMLS_ERROR_CODES = [
   'REMOVAL_UNDONE',
   /** A leaf's signature key is not the one its user published for that device. */
   'KEY_MISMATCH',
+  /**
+   * A leaf of a device the application does not trust (its user did not sign it, under the
+   * application's trust policy): see `DeviceKeys`.
+   */
+  'UNTRUSTED_DEVICE',
   /** Two leaves of one tree claim the same device. */
   'DUPLICATE_IDENTITY',
   /**

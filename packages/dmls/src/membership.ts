@@ -11,8 +11,18 @@ import { identityFromBytes } from './ids.js';
  *
  * A device that logged out answers `null` like one never published, so that devices that saw
  * it and devices that never did judge a leaf in its name alike (see `checkLeaves`).
+ *
+ * A published device the application does not trust (cross-signing: its user did not sign it)
+ * answers `{ untrusted }`, with the reason: a leaf of it is refused `UNTRUSTED_DEVICE`, and the
+ * resolver removes it. The application gives that answer only from a device list fetched
+ * since the question came up, like `null`, so that a signature uploaded a moment ago is seen.
  */
-export type DeviceKeys = (identity: string) => Uint8Array | null | undefined;
+export type DeviceKeys = (identity: string) => Uint8Array | null | undefined | UntrustedDevice;
+
+export interface UntrustedDevice {
+  /** Why the device is not trusted, for the refusal's message. */
+  readonly untrusted: string;
+}
 
 export function credentialIdentity(leaf: LeafNode): string {
   if (leaf.credential.credentialType !== CredentialType.basic) {
@@ -44,6 +54,10 @@ export function membersOf(state: GroupState): Map<string, number> {
   return out;
 }
 
+export function isUntrusted(answer: ReturnType<DeviceKeys>): answer is UntrustedDevice {
+  return answer !== null && answer !== undefined && !(answer instanceof Uint8Array);
+}
+
 /** The outcome of checking leaves against published device keys. */
 export interface LeafCheck {
   /** Devices whose keys must be fetched before the leaves can be judged. */
@@ -68,7 +82,9 @@ export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafC
     const identity = credentialIdentity(leaf);
     const published = keys(identity);
     if (published === undefined) unknown.push(identity);
-    else if (published !== null && !bytesEqual(published, leaf.signatureKey)) {
+    else if (isUntrusted(published)) {
+      throw new DmlsError('UNTRUSTED_DEVICE', `${identity}: ${published.untrusted}`);
+    } else if (published !== null && !bytesEqual(published, leaf.signatureKey)) {
       throw new DmlsError(
         'KEY_MISMATCH',
         `the leaf of ${identity} is not signed with the key its user published`,
@@ -78,7 +94,7 @@ export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafC
   return { unknown };
 }
 
-/** Leaves of a tree that fail the device check: the resolver removes them. */
+/** Leaves of a tree that fail the device check (untrusted ones too): the resolver removes them. */
 export function offendingLeaves(state: GroupState, keys: DeviceKeys): number[] {
   const out: number[] = [];
   const seen = new Set<string>();
@@ -87,7 +103,10 @@ export function offendingLeaves(state: GroupState, keys: DeviceKeys): number[] {
     try {
       identity = credentialIdentity(leaf);
       const published = keys(identity);
-      const bad = published === null || (published && !bytesEqual(published, leaf.signatureKey));
+      const bad =
+        published === null ||
+        isUntrusted(published) ||
+        (published !== undefined && !bytesEqual(published, leaf.signatureKey));
       if (bad || seen.has(identity)) out.push(leafIndex);
       seen.add(identity);
     } catch {

@@ -3,7 +3,7 @@ import { chooseBase, crossedRounds, losers } from './base.js';
 import { heldTips, type GroupCore } from './core.js';
 import type { EpochNode } from './graph.js';
 import type { EpochId } from './ids.js';
-import { offendingLeaves } from './membership.js';
+import { isUntrusted, offendingLeaves } from './membership.js';
 import { excludedBy, unknownAncestry } from './receive.js';
 
 /** What the resolver knows of the room, beyond the group. */
@@ -59,7 +59,8 @@ export function planResolution(
   if (base.held.kind !== 'full') return 'wait';
   const state = base.held.state;
   const others = tips.filter((t) => t !== base);
-  const devices = new Set(room.devices);
+  // A device the application does not trust is not added, whatever the room lists.
+  const devices = new Set([...room.devices].filter((id) => !isUntrusted(core.keys(id))));
   // Its own request is for the others to answer: a device does not replace itself.
   const rejoins = new Map(
     [...(room.rejoins ?? [])].filter(([id]) => devices.has(id) && id !== core.identity),

@@ -281,6 +281,62 @@ describe('3. leaves match the devices their users published', () => {
     stillWorks(room, [ALICE, CAROL]);
   });
 
+  test('a leaf of a device the application does not trust is refused UNTRUSTED_DEVICE, in an Add and in a Welcome', () => {
+    const room = threeMembers();
+    room.untrustedBy.set(CAROL, new Set([DAVE])); // Dave's user did not sign him, for Carol
+    const before = room.group(CAROL).epochs().length;
+    const tipBefore = room.group(CAROL).current().key;
+    const bundle = room.keyPackage(DAVE);
+    const current = room.group(ALICE).current();
+    const made = room
+      .group(ALICE)
+      .commit(
+        { baseKey: current.key, resolveKeys: [], remove: [], add: [DAVE] },
+        new Map([[DAVE, bundle.keyPackage]]),
+      );
+    const event = room.post(ALICE, made.content);
+    assert.equal(codeOf(room.deliver(CAROL, event)), 'UNTRUSTED_DEVICE');
+    assert.equal(room.group(CAROL).epochs().length, before, 'nothing else changed');
+    assert.equal(room.group(CAROL).current().key, tipBefore);
+    room.deliver(ALICE, event);
+    room.deliver(BOB, event);
+    assert.ok(room.group(BOB).current().members.has(DAVE), 'Bob trusts Dave: accepted');
+
+    // A device that does not trust Dave refuses a Welcome whose tree has him.
+    const EVE = '@eve:test|E1';
+    room.untrustedBy.set(EVE, new Set([DAVE]));
+    const eve = room.keyPackage(EVE);
+    const tip = room.group(ALICE).current();
+    const adding = room
+      .group(ALICE)
+      .commit(
+        { baseKey: tip.key, resolveKeys: [], remove: [], add: [EVE] },
+        new Map([[EVE, eve.keyPackage]]),
+      );
+    const added = room.post(ALICE, adding.content);
+    room.deliver(ALICE, added);
+    assert.throws(
+      () =>
+        DmlsGroup.fromWelcome({
+          ...room.options(EVE),
+          welcome: parseWelcome(adding.welcomeFor(added.eventId)),
+          bundle: eve,
+        }),
+      { code: 'UNTRUSTED_DEVICE' },
+    );
+  });
+
+  test('a member that is no longer trusted is removed by the next resolution', () => {
+    const room = threeMembers();
+    room.add(ALICE, [DAVE]);
+    room.untrustedBy.set(ALICE, new Set([DAVE])); // e.g. his user's master key changed
+    const plan = room.group(ALICE).planResolution({ devices: [ALICE, BOB, CAROL, DAVE] });
+    assert.ok(plan && plan !== 'wait', 'a resolution is due');
+    const daveLeaf = room.group(ALICE).current().members.get(DAVE);
+    assert.deepEqual(plan.remove, [daveLeaf]);
+    assert.deepEqual(plan.add, []);
+  });
+
   test('a leaf of a device whose keys are not known yet waits for them', () => {
     const room = threeMembers();
     const group = room.group(CAROL);

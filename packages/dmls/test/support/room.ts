@@ -41,6 +41,8 @@ export class TestRoom {
   readonly published = new Map<string, Uint8Array>();
   /** Devices a viewer has not looked up yet: its directory answers `undefined` for them. */
   readonly unknownTo = new Map<string, Set<string>>();
+  /** Devices a viewer does not trust (its user did not sign them, under its policy). */
+  readonly untrustedBy = new Map<string, Set<string>>();
   private readonly pairs = new Map<string, KeyPair>();
   readonly now = { value: T0 };
 
@@ -59,7 +61,11 @@ export class TestRoom {
       identity,
       provider: nodeCrypto,
       deviceKeys: (id: string) =>
-        this.unknownTo.get(identity)?.has(id) ? undefined : (this.published.get(id) ?? null),
+        this.unknownTo.get(identity)?.has(id)
+          ? undefined
+          : this.untrustedBy.get(identity)?.has(id)
+            ? { untrusted: 'not signed by its user' }
+            : (this.published.get(id) ?? null),
     };
   }
 
