@@ -2,10 +2,10 @@
  * The published signature keys dMLS checks every leaf against (`DmlsGroupOptions.deviceKeys`),
  * answered from the device directory:
  *
- * - the pinned key (the first one seen), for a device its user's device list has;
- * - `null` for a device seen once that the user's latest list no longer has (it logged out),
- *   and, once a query started after the question came up answered for the user without that
- *   device, for one never seen: both are judged alike, as devices their user does not publish;
+ * - the pinned key, for a device ever seen in its user's device list (a device that has since
+ *   logged out keeps it: older epochs still have its leaf);
+ * - `null`, once a query started after the question came up answered for the user without
+ *   that device: its user never published it;
  * - `undefined` otherwise: the user is marked for fetching, and the group is asked again
  *   (`retry`) after the next refresh.
  */
@@ -25,15 +25,14 @@ export class DeviceKeyLookup {
   readonly keys: DeviceKeys = (identity) => this.lookup(identity);
 
   lookup(identity: string): Uint8Array | null | undefined {
+    const pinned = this.directory.pinnedKey(identity);
+    if (pinned) return pinned;
     let userId: string;
-    let deviceId: string;
     try {
-      ({ userId, deviceId } = deviceOf(identity));
+      userId = deviceOf(identity).userId;
     } catch {
       return null; // not a device name at all
     }
-    const pinned = this.directory.pinnedKey(identity);
-    if (pinned) return this.directory.lists(userId, deviceId) === false ? null : pinned;
     const since = this.asked.get(identity);
     if (since === undefined) {
       this.asked.set(identity, this.directory.queries);

@@ -84,8 +84,6 @@ function parseDevice(
 
 export class DeviceDirectory {
   private readonly devices = new Map<string, Map<string, KnownDevice>>();
-  /** Per user, every device id its last answer listed (under any key). */
-  private readonly listed = new Map<string, Set<string>>();
   /** Users to fetch, each with the query count when it was marked. */
   private readonly dirty = new Map<string, number>();
   /** Per user, the number of the last query that answered for it. */
@@ -114,7 +112,6 @@ export class DeviceDirectory {
   forget(users: Iterable<string>): void {
     for (const u of users) {
       this.devices.delete(u);
-      this.listed.delete(u);
       this.dirty.delete(u);
     }
   }
@@ -166,7 +163,6 @@ export class DeviceDirectory {
       if ((this.dirty.get(userId) ?? Infinity) < query) this.dirty.delete(userId);
       this.answered.set(userId, query);
       const listed = isObject(answer[userId]) ? answer[userId] : {};
-      this.listed.set(userId, new Set(Object.keys(listed)));
       const next = new Map<string, KnownDevice>();
       for (const [deviceId, value] of Object.entries(listed)) {
         const device = parseDevice(this.suite, userId, deviceId, value);
@@ -192,14 +188,6 @@ export class DeviceDirectory {
 
   devicesOf(userId: string): KnownDevice[] {
     return [...(this.devices.get(userId)?.values() ?? [])];
-  }
-
-  /**
-   * Whether the last answer for the device's user listed it (under any key); `undefined`
-   * before the first answer.
-   */
-  lists(userId: string, deviceId: string): boolean | undefined {
-    return this.listed.get(userId)?.has(deviceId);
   }
 
   /** The pinned signature key of a device, if it was ever seen. */

@@ -35,7 +35,6 @@ function line(r: SimReport): string {
   const m = r.mallory;
   const failed = PROPERTIES.some(([k]) => c[k] > 0);
   const attempts = Object.values(m.attempts).reduce((n, a) => n + a.attempts, 0);
-  const asGone = Object.values(m.attempts).reduce((n, a) => n + a.acceptedAsGone, 0);
   const refusals: Record<string, number> = {};
   for (const a of Object.values(m.attempts)) {
     for (const [code, n] of Object.entries(a.refused)) refusals[code] = (refusals[code] ?? 0) + n;
@@ -48,8 +47,7 @@ function line(r: SimReport): string {
     `partition ${Math.round(s.longestPartitionMs / 1000)} s (fork window ${s.forkWindowMs / 1000} s), ` +
     `offline ${s.offlinePeriods}× ≤${Math.round(s.longestOfflineMs / 1000)} s, ${s.rejoinsPosted} rejoins, ` +
     `${s.quiet ? `quiet ${Math.round(s.healMs / 1000)} s after healing` : 'NOT quiet'} | ` +
-    `mallory: ${attempts} attempts, ${m.extensions} extensions, ${m.forgeriesAccepted} forgeries accepted, ` +
-    `${asGone} ghosts of logged-out devices let in, refused ` +
+    `mallory: ${attempts} attempts, ${m.extensions} extensions, ${m.forgeriesAccepted} forgeries accepted, refused ` +
     `${Object.entries(refusals)
       .sort()
       .map(([k, n]) => `${k} ${n}`)

@@ -3,14 +3,14 @@ import { DmlsError } from './errors.js';
 import { identityFromBytes } from './ids.js';
 
 /**
- * The signature keys users publish for their devices, as the application knows them: the key
- * for `userId|deviceId` (pinned: the first key seen for that device, whatever its user lists
- * later), `null` when the user's published device list (fetched since the question came up,
- * or since the device was seen) does not have that device (never had, or no longer has), or
- * `undefined` when it is not known yet and must be fetched.
- *
- * A device that logged out answers `null` like one never published, so that devices that saw
- * it and devices that never did judge a leaf in its name alike (see `checkLeaves`).
+ * The signature keys users published for their devices, as the application knows them:
+ * the key for `userId|deviceId`, `null` when the user's published device list (fetched again
+ * since the question came up) has no such device, or `undefined` when it is not known yet and
+ * must be fetched. A device once seen keeps its key (pinned), so a leaf of a device that has
+ * since logged out is still recognised in older epochs, and a ghost in its name is refused.
+ * (Answering `null` for it once it logged out, like a device never seen, was tried: every
+ * device that processes a ghost after the logout then lets it in while the others refused it,
+ * a wider split than that of devices that never saw the device; simulation seed 115.)
  *
  * A published device the application does not trust (cross-signing: its user did not sign it)
  * answers `{ untrusted }`, with the reason: a leaf of it is refused `UNTRUSTED_DEVICE`, and the
@@ -72,9 +72,8 @@ export interface LeafCheck {
  * A leaf of a device its user does not publish (now) is let in: device lists change (a device
  * logs out after it was added), and devices that look at different moments must not decide
  * the same commit differently, or the group splits. Such a leaf is an offending leaf, which the
- * next commit removes (`offendingLeaves`). A leaf in the name of a published device under
- * another key is refused, and the pin keeps it refused if the device is listed again under a
- * new key.
+ * next commit removes (`offendingLeaves`). A device once seen keeps its key, so a leaf in its
+ * name with another key is refused whenever it comes.
  */
 export function checkLeaves(leaves: Iterable<LeafNode>, keys: DeviceKeys): LeafCheck {
   const unknown: string[] = [];

@@ -116,8 +116,6 @@ export class Device {
   private gaps: { lo: number; hi: number }[] = [];
   private readonly keyCache = new Map<string, Uint8Array>();
   private readonly absent = new Set<string>();
-  /** Devices seen once, whose users no longer publish them (their keys stay pinned). */
-  private readonly gone = new Set<string>();
   private readonly bundles = new Map<string, KeyPackageBundle>();
   /** Backfill attempts per event id (an event refused or not yet reachable is tried again). */
   private readonly fetches = new Map<string, { at: number; count: number }>();
@@ -129,9 +127,7 @@ export class Device {
   private resolveTimer: { sig: string; at: number } | undefined;
   private inflight: Inflight | undefined;
   readonly deviceKeys = (identity: string): Uint8Array | null | undefined =>
-    this.gone.has(identity)
-      ? null
-      : (this.keyCache.get(identity) ?? (this.absent.has(identity) ? null : undefined));
+    this.keyCache.get(identity) ?? (this.absent.has(identity) ? null : undefined);
   readonly stats = {
     backfilled: 0,
     paginated: 0,
@@ -280,10 +276,7 @@ export class Device {
             if (userOf(id) === c.user) this.rejoins.delete(id);
         }
         if (c.change === 'added') this.absent.delete(c.device!);
-        if (c.change === 'removed') {
-          this.rejoins.delete(c.device!);
-          if (this.keyCache.has(c.device!)) this.gone.add(c.device!);
-        }
+        if (c.change === 'removed') this.rejoins.delete(c.device!);
         return;
       }
       case 'trellis.rejoin':
@@ -478,13 +471,8 @@ export class Device {
       const keys = this.world.publishedKeys(this, user);
       if (!keys) continue; // the user's homeserver is out of reach
       for (const [id, key] of keys) {
-        // A key once seen stays pinned: a device listed again under another key is refused.
-        if (!this.keyCache.has(id)) this.keyCache.set(id, key);
+        this.keyCache.set(id, key);
         this.absent.delete(id);
-        this.gone.delete(id);
-      }
-      for (const id of this.keyCache.keys()) {
-        if (userOf(id) === user && !keys.has(id)) this.gone.add(id);
       }
       for (const id of identities) {
         if (userOf(id) === user && !this.keyCache.has(id)) this.absent.add(id);

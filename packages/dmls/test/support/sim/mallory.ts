@@ -148,12 +148,11 @@ export class Mallory {
     kind: string,
     mustRefuse: boolean,
     type: 'm.room.encrypted' | 'trellis.rejoin' = 'm.room.encrypted',
-    victim?: string,
   ): SimEvent | undefined {
     const poster = this.poster();
     if (!poster) return undefined;
     const event = this.world.post(poster, type, content);
-    if (event) this.world.oracle.attempt(event, kind, mustRefuse, victim);
+    if (event) this.world.oracle.attempt(event, kind, mustRefuse);
     return event;
   }
 
@@ -277,8 +276,7 @@ export class Mallory {
           this.removedAt !== undefined
             ? this.m1.keys
             : this.world.suite.signature.generateKeyPair();
-        const content = commit(data([], [victim]), { add: [this.keyPackage(victim, key)] });
-        this.post(content, kind, true, 'm.room.encrypted', victim);
+        this.post(commit(data([], [victim]), { add: [this.keyPackage(victim, key)] }), kind, true);
         return;
       }
       case 'ghost-second-leaf': {

@@ -33,8 +33,6 @@ export interface Attempt {
   readonly kind: string;
   /** The attempt must be refused by every honest device that decides it. */
   readonly mustRefuse: boolean;
-  /** The device a ghost leaf is named after. */
-  readonly victim?: string;
 }
 
 export interface AttemptSummary {
@@ -43,11 +41,6 @@ export interface AttemptSummary {
   refused: Record<string, number>;
   /** (device, event) acceptances. */
   accepted: number;
-  /**
-   * Acceptances of a ghost named after a device its user no longer published at that moment:
-   * judged like a ghost of a device never published (let in, removed by the next commit).
-   */
-  acceptedAsGone: number;
 }
 
 export interface PropertyCounts {
@@ -168,15 +161,15 @@ export class Oracle {
     });
   }
 
-  attempt(event: SimEvent, kind: string, mustRefuse: boolean, victim?: string): void {
-    this.attempts.set(event.eventId, { kind, mustRefuse, ...(victim && { victim }) });
+  attempt(event: SimEvent, kind: string, mustRefuse: boolean): void {
+    this.attempts.set(event.eventId, { kind, mustRefuse });
     this.summary(kind).attempts++;
   }
 
   private summary(kind: string): AttemptSummary {
     let s = this.summaries.get(kind);
     if (!s) {
-      s = { attempts: 0, refused: {}, accepted: 0, acceptedAsGone: 0 };
+      s = { attempts: 0, refused: {}, accepted: 0 };
       this.summaries.set(kind, s);
     }
     return s;
@@ -201,7 +194,6 @@ export class Oracle {
     this.decided.add(key);
     const s = this.summary(attempt.kind);
     if (kind === 'refused') s.refused[code!] = (s.refused[code!] ?? 0) + 1;
-    else if (attempt.victim && !this.world.isPublished(attempt.victim)) s.acceptedAsGone++;
     else s.accepted++;
   }
 
