@@ -29,6 +29,7 @@ import {
 } from './clientOptions.js';
 import { DeviceKeyLookup } from './deviceKeyLookup.js';
 import { DeviceDirectory, deviceKeys } from './devices.js';
+import { DeviceTrust } from './deviceTrust.js';
 import { ClientError } from './errors.js';
 import { ErrorReports } from './errorReports.js';
 import { Emitter, type ClientEvents } from './events.js';
@@ -73,6 +74,8 @@ export class Client {
    * recovery key, recover on a new device, sign own devices, check others'.
    */
   readonly crossSigning: ClientCrossSigning;
+  /** Which devices this client trusts, under `options.trustPolicy` (deviceTrust.ts). */
+  readonly trust: DeviceTrust;
   private readonly sync: SyncLoop;
   private readonly core: ClientCore;
   private readonly clock: () => number;
@@ -102,11 +105,19 @@ export class Client {
       ...(options.onRetry && { onRetry: options.onRetry }),
     });
     this.device = deviceIdentity(account, this.suite);
-    this.directory = new DeviceDirectory(this.store, this.http, this.suite, (identity) =>
-      reportError(
-        new ClientError('BAD_RESPONSE', `the device list shows a new key for ${identity}`),
-        'device keys',
-      ),
+    const policy = options.trustPolicy ?? 'tofu';
+    this.trust = new DeviceTrust(this.store, policy, this.events, this.identity);
+    this.directory = new DeviceDirectory(
+      this.store,
+      this.http,
+      this.suite,
+      this.trust,
+      this.events,
+      (identity) =>
+        reportError(
+          new ClientError('BAD_RESPONSE', `the device list shows a new key for ${identity}`),
+          'device keys',
+        ),
     );
     this.stock = new KeyPackageStock(this.store, this.http, this.device, {
       ...DEFAULT_STOCK,

@@ -4,6 +4,7 @@
  */
 import type { RetentionPolicy } from '@trellis/dmls';
 import type { CipherSuiteId, CryptoProvider } from '@trellis/mls';
+import type { TrustPolicy } from './deviceTrust.js';
 import type { RetryInfo } from './httpTransport.js';
 import type { RetryPolicy } from './retry.js';
 import type { StockPolicy } from './keyPackages.js';
@@ -43,6 +44,11 @@ export interface ClientOptions {
    * asks to be added with a rejoin request (default 60 s).
    */
   readonly welcomeWaitMs?: number;
+  /**
+   * Which devices are trusted (deviceTrust.ts): `strict` only devices their users signed
+   * (cross-signing); `tofu` (the default) unsigned ones too, with a `deviceTrust` warning.
+   */
+  readonly trustPolicy?: TrustPolicy;
   readonly retry?: Partial<RetryPolicy>;
   readonly fetch?: typeof fetch;
   readonly onRetry?: (info: RetryInfo) => void;

@@ -147,6 +147,17 @@ function unsigned(
   };
 }
 
+/** The master key a `/keys/query` answer publishes for `userId` (its key id), if well-formed. */
+export function publishedMasterKey(answer: KeysQueryAnswer, userId: string): string | undefined {
+  if (answer.master_keys[userId] === undefined) return undefined;
+  try {
+    return parseCrossSigningKey(answer.master_keys[userId], userId, 'master').keyId;
+  } catch (e) {
+    if (!(e instanceof MatrixError)) throw e;
+    return undefined;
+  }
+}
+
 /**
  * Whether, in a `/keys/query` answer, `userId`'s device `deviceId` carries a valid signature of
  * its user's self-signing key, itself validly signed by the master key the answer gives for

@@ -14,11 +14,15 @@
  * and `unsigned`; an object canonical JSON cannot hold (a float, say) is refused with it.
  * The first key seen for a device is pinned (trust on first use): a later answer naming another
  * key for the same device is refused, and a KeyPackage is only used if its leaf carries the
- * pinned key. Without cross-signing, that is as far as a client can distrust its server.
+ * pinned key. Beyond that, each device is judged by its user's cross-signing signature under
+ * the client's trust policy (deviceTrust.ts).
  */
 import { roomAlgorithm, type CipherSuite } from '@trellis/mls';
 import { fromBase64, toBase64 } from '@trellis/dmls';
 import { canonicalJsonBytes } from '@trellis/matrix';
+import { checkDeviceSignature, publishedMasterKey } from './crossSigning.js';
+import type { DeviceTrust, DeviceTrustState } from './deviceTrust.js';
+import type { ClientEvents, Emitter } from './events.js';
 import type { MatrixHttp } from './http.js';
 import { isObject, type Json } from './json.js';
 import type { DeviceIdentity } from './keyPackages.js';
@@ -34,6 +38,11 @@ export interface KnownDevice {
   /** `userId|deviceId` */
   readonly identity: string;
   readonly signatureKey: Uint8Array;
+}
+
+/** A listed device, judged under the trust policy. */
+export interface ListedDevice extends KnownDevice {
+  readonly trust: DeviceTrustState;
 }
 
 /** This device's keys for `/keys/upload`. */
@@ -83,7 +92,7 @@ function parseDevice(
 }
 
 export class DeviceDirectory {
-  private readonly devices = new Map<string, Map<string, KnownDevice>>();
+  private readonly devices = new Map<string, Map<string, ListedDevice>>();
   /** Users to fetch, each with the query count when it was marked. */
   private readonly dirty = new Map<string, number>();
   /** Per user, the number of the last query that answered for it. */
@@ -98,6 +107,8 @@ export class DeviceDirectory {
     private readonly store: Store,
     private readonly http: MatrixHttp,
     private readonly suite: CipherSuite,
+    private readonly trust: DeviceTrust,
+    private readonly events: Emitter<ClientEvents>,
     private readonly onKeyChanged: (identity: string) => void,
   ) {
     this.pins = JSON.parse(store.value(PINS) ?? '{}') as Record<string, string>;
@@ -156,17 +167,24 @@ export class DeviceDirectory {
     const changed = new Set<string>();
     if (users.length === 0) return changed;
     const query = ++this.started;
-    const answer = await this.http.queryKeys(users);
+    const answer = await this.http.queryAllKeys(users);
     let pinsChanged = false;
     for (const userId of users) {
       // Marked again while the query was out: the answer may predate what made it dirty.
       if ((this.dirty.get(userId) ?? Infinity) < query) this.dirty.delete(userId);
       this.answered.set(userId, query);
-      const listed = isObject(answer[userId]) ? answer[userId] : {};
-      const next = new Map<string, KnownDevice>();
+      const listed = isObject(answer.device_keys[userId]) ? answer.device_keys[userId] : {};
+      const check = (deviceId: string) => checkDeviceSignature(answer, userId, deviceId);
+      this.trust.observeMaster(userId, publishedMasterKey(answer, userId));
+      const before = this.devices.get(userId);
+      const next = new Map<string, ListedDevice>();
       for (const [deviceId, value] of Object.entries(listed)) {
-        const device = parseDevice(this.suite, userId, deviceId, value);
-        if (!device) continue;
+        const parsed = parseDevice(this.suite, userId, deviceId, value);
+        if (!parsed) continue;
+        const device = {
+          ...parsed,
+          trust: this.trust.judge(userId, parsed.identity, check(deviceId)),
+        };
         const pinned = this.pins[device.identity];
         const key = toBase64(device.signatureKey);
         if (pinned === undefined) {
@@ -177,8 +195,11 @@ export class DeviceDirectory {
           continue;
         }
         next.set(deviceId, device);
+        const was = before?.get(deviceId)?.trust;
+        if (!was || was.trusted !== device.trust.trusted || signed(was) !== signed(device.trust)) {
+          this.events.emit('deviceTrust', { userId, deviceId, trust: device.trust });
+        }
       }
-      const before = this.devices.get(userId);
       if (!before || !sameKeys(before, next)) changed.add(userId);
       this.devices.set(userId, next);
     }
@@ -186,8 +207,13 @@ export class DeviceDirectory {
     return changed;
   }
 
-  devicesOf(userId: string): KnownDevice[] {
+  devicesOf(userId: string): ListedDevice[] {
     return [...(this.devices.get(userId)?.values() ?? [])];
+  }
+
+  /** How the device is judged, while its user's last answer lists it (under its pinned key). */
+  trustOf(userId: string, deviceId: string): DeviceTrustState | undefined {
+    return this.devices.get(userId)?.get(deviceId)?.trust;
   }
 
   /** The pinned signature key of a device, if it was ever seen. */
@@ -195,6 +221,10 @@ export class DeviceDirectory {
     const key = this.pins[identity];
     return key === undefined ? undefined : fromBase64(key, 'pin');
   }
+}
+
+function signed(state: DeviceTrustState): boolean {
+  return state.trusted && state.signed;
 }
 
 function sameKeys(a: Map<string, unknown>, b: Map<string, unknown>): boolean {

@@ -3,6 +3,7 @@
  * that throws is reported as an `error` event and does not disturb the client.
  */
 import type { EpochId } from '@trellis/dmls';
+import type { DeviceTrustState } from './deviceTrust.js';
 
 /** Where a decrypted message came from. */
 export type MessageSource =
@@ -113,6 +114,19 @@ export interface ClientEvents {
     value: string | undefined;
     by: string | undefined;
   };
+  /**
+   * A device of a user this client shares rooms with was first seen, or its trust changed
+   * (deviceTrust.ts): signed by its user (trusted), unsigned and trusted with a warning
+   * (`tofu`), or not trusted and kept out of every group (`UNSIGNED` under `strict`,
+   * `MASTER_KEY_CHANGED`).
+   */
+  deviceTrust: { userId: string; deviceId: string; trust: DeviceTrustState };
+  /**
+   * A user's master key is not the one pinned: if this client had verified the old one
+   * (`verified`), the user's new devices are not trusted until the change is accepted
+   * (`client.trust.acceptMasterKey`); otherwise the new key is pinned in its place.
+   */
+  masterKeyChanged: { userId: string; masterKey: string; verified: boolean };
   /** Commit events were fetched to fill an unknown epoch's chain. */
   backfill: { roomId: string; fetched: number };
   /** Sealed epochs were uploaded to the key backup. */

@@ -209,10 +209,6 @@ export class MatrixHttp extends HttpTransport {
     return counts(answer.one_time_key_counts);
   }
 
-  async queryKeys(users: readonly string[]): Promise<Json> {
-    return (await this.queryAllKeys(users)).device_keys;
-  }
-
   /** `/keys/query` with its cross-signing members. */
   async queryAllKeys(users: readonly string[]): Promise<KeysQueryAnswer> {
     const answer = await this.request('POST', '/keys/query', {

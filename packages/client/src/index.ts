@@ -43,5 +43,6 @@ export type { KeysQueryAnswer } from './http.js';
 export { DEFAULT_STOCK, type StockPolicy } from './keyPackages.js';
 export { GROUP_METADATA_EXTENSION, type GroupMetadata } from './metadata.js';
 export { SIGNATURE_KEY_ALGORITHM } from './devices.js';
+export type { DeviceTrust, DeviceTrustState, TrustPolicy, UntrustedReason } from './deviceTrust.js';
 export type { Room } from './rooms.js';
 export { REJOIN_EVENT_TYPE, type RejoinContent } from './rejoin.js';

@@ -16,7 +16,7 @@
  * learned after it removes the device, and once an epoch holds its leaf (the device is back).
  */
 import { createHash } from 'node:crypto';
-import { deviceOf, type EpochNode } from '@trellis/dmls';
+import { deviceOf, isUntrusted, type EpochNode } from '@trellis/dmls';
 import {
   bytesEqual,
   roomAlgorithm,
@@ -123,7 +123,7 @@ export class RejoinRequests {
       let kp = this.verified.get(request.eventId);
       if (!kp) {
         const published = this.ctx.keyLookup.lookup(identity);
-        if (published === undefined) continue;
+        if (published === undefined || isUntrusted(published)) continue;
         try {
           kp = decodeKeyPackage(request.keyPackage);
           checkKeyPackage(this.ctx.suite, kp, identity, published, now);

@@ -22,7 +22,7 @@ export {
   type CommitDataInput,
   type EpochRef,
 } from './commitData.js';
-export { type DeviceKeys, type UntrustedDevice } from './membership.js';
+export { isUntrusted, type DeviceKeys, type UntrustedDevice } from './membership.js';
 export type { EpochNode, HeldSecrets } from './graph.js';
 export type { RoomEvent } from './waiting.js';
 export type { DmlsSnapshot, EpochRecord } from './snapshot.js';

@@ -64,6 +64,8 @@ export function watch(client: Client, name: string): Device {
     'backup',
     'commitRefused',
     'rejoin',
+    'deviceTrust',
+    'masterKeyChanged',
   ] as const) {
     record(name);
   }
@@ -134,6 +136,8 @@ const EVENT_NAMES = [
   'sync',
   'syncError',
   'loggedOut',
+  'deviceTrust',
+  'masterKeyChanged',
   'error',
 ] as const satisfies readonly (keyof ClientEvents)[];
 
