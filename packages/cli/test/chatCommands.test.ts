@@ -68,6 +68,8 @@ describe('chat commands', () => {
     assert.deepEqual(parseCommand('/devices'), { kind: 'devices', user: undefined });
     assert.deepEqual(parseCommand('/devices @bob:x'), { kind: 'devices', user: '@bob:x' });
     assert.deepEqual(parseCommand('/devices  bob '), { kind: 'devices', user: 'bob' });
+    assert.deepEqual(parseCommand('/accept-key bob'), { kind: 'acceptKey', user: 'bob' });
+    assert.equal(parseCommand('/accept-key').kind, 'mistake');
     const extra = parseCommand('/recovery now');
     assert.equal(extra.kind, 'mistake');
     assert.match((extra as { message: string }).message, /just \/recovery/);
@@ -112,8 +114,15 @@ describe('chat options', () => {
         register: false,
         deviceId: undefined,
         storePath: '/home/ann/.trellis/127.0.0.1_8008-alice.sqlite',
+        trustPolicy: 'tofu',
       },
     });
+    const strict = parseChatArgs(['--user', 'alice', '--trust', 'strict'], {}, home);
+    assert.equal(strict.kind === 'run' && strict.options.trustPolicy, 'strict');
+    assert.throws(
+      () => parseChatArgs(['--user', 'alice', '--trust', 'maybe'], {}, home),
+      (e: unknown) => e instanceof UsageError && /strict or tofu/.test(e.message),
+    );
     assert.equal(
       defaultStoreName('https://chat.example.org/', '@bob:example.org'),
       'chat.example.org-bob.sqlite',

@@ -27,6 +27,8 @@ import {
   describeAddedDevice,
   describeCommitRefused,
   describeConnectionLost,
+  describeDeviceTrust,
+  describeMasterKeyChanged,
   describeFork,
   describeInvite,
   describeMembership,
@@ -307,6 +309,32 @@ describe('notices say who did what', () => {
     assert.match(
       refused('SOMETHING_NEW', 'a new reason\x1b[2J'),
       /refused: a new reason�\[2J \(SOMETHING_NEW\)/,
+    );
+  });
+
+  test('device trust: kept-out devices always said, new or changed ones once the list is known', () => {
+    const bob = (userId: string) => (userId === '@bob:x' ? 'bob' : userId);
+    const event = (trust: Parameters<typeof describeDeviceTrust>[0]['trust'], firstLook = false) =>
+      describeDeviceTrust({ userId: '@bob:x', deviceId: 'EVIL', trust, firstLook }, bob);
+    const kept = event({ trusted: false, reason: 'UNSIGNED', message: 'not signed' }, true);
+    assert.deepEqual(kept, {
+      text: "bob's device EVIL is NOT TRUSTED and is kept out of your rooms: its user did not sign it (cross-signing), and this chat runs with --trust strict.",
+      warn: true,
+    });
+    assert.match(
+      event({ trusted: false, reason: 'MASTER_KEY_CHANGED', message: 'm' })!.text,
+      /new master key .* accept the new key/,
+    );
+    assert.equal(event({ trusted: true, signed: true }, true), undefined, 'first look: quiet');
+    assert.equal(event({ trusted: true, signed: false }, true), undefined);
+    assert.deepEqual(event({ trusted: true, signed: true }), {
+      text: "bob's device EVIL is signed by its user.",
+      warn: false,
+    });
+    assert.match(event({ trusted: true, signed: false })!.text, /not signed .* --trust tofu/);
+    assert.match(
+      describeMasterKeyChanged({ userId: '@bob:x', masterKey: 'K', verified: true }, bob),
+      /^bob's master key changed, and you had verified the old one: bob's new devices are kept out/,
     );
   });
 

@@ -197,7 +197,8 @@ export class DeviceDirectory {
         next.set(deviceId, device);
         const was = before?.get(deviceId)?.trust;
         if (!was || was.trusted !== device.trust.trusted || signed(was) !== signed(device.trust)) {
-          this.events.emit('deviceTrust', { userId, deviceId, trust: device.trust });
+          const firstLook = before === undefined;
+          this.events.emit('deviceTrust', { userId, deviceId, trust: device.trust, firstLook });
         }
       }
       if (!before || !sameKeys(before, next)) changed.add(userId);

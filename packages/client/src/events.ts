@@ -120,7 +120,13 @@ export interface ClientEvents {
    * (`tofu`), or not trusted and kept out of every group (`UNSIGNED` under `strict`,
    * `MASTER_KEY_CHANGED`).
    */
-  deviceTrust: { userId: string; deviceId: string; trust: DeviceTrustState };
+  deviceTrust: {
+    userId: string;
+    deviceId: string;
+    trust: DeviceTrustState;
+    /** This is the first device list of the user this client fetched since it started. */
+    firstLook: boolean;
+  };
   /**
    * A user's master key is not the one pinned: if this client had verified the old one
    * (`verified`), the user's new devices are not trusted until the change is accepted

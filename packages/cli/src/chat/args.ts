@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { TrustPolicy } from '@trellis/client';
 import { localpartOf } from './text.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8008';
@@ -20,6 +21,9 @@ Options:
   --device ID       log in as this device id (a new one by default)
   --store PATH      this device's keys and rooms (default: a file under ~/.trellis named for the
                     server and the user); the next run with the same store resumes the device
+  --trust POLICY    which devices are let into your rooms: strict (only devices their user
+                    signed with cross-signing) or tofu (unsigned ones too, with a warning;
+                    the default)
   --help            this text
 
 Type /help once inside for the commands.
@@ -32,6 +36,7 @@ export interface ChatOptions {
   readonly register: boolean;
   readonly deviceId: string | undefined;
   readonly storePath: string;
+  readonly trustPolicy: TrustPolicy;
 }
 
 export type ParsedArgs =
@@ -58,6 +63,7 @@ export function parseChatArgs(
         register: { type: 'boolean', default: false },
         device: { type: 'string' },
         store: { type: 'string' },
+        trust: { type: 'string', default: 'tofu' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -84,6 +90,10 @@ export function parseChatArgs(
       'Say who you are: --user NAME (with --register to create the account), or --store PATH of a device you used before.',
     );
   }
+  const trustPolicy = values.trust;
+  if (trustPolicy !== 'strict' && trustPolicy !== 'tofu') {
+    throw new UsageError(`--trust ${trustPolicy} is not a policy: give strict or tofu.`);
+  }
   const storePath =
     values.store ?? join(homeDir, '.trellis', defaultStoreName(server, user ?? 'device'));
   return {
@@ -95,6 +105,7 @@ export function parseChatArgs(
       register: values.register,
       deviceId: values.device,
       storePath,
+      trustPolicy,
     },
   };
 }

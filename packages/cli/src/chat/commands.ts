@@ -26,6 +26,7 @@ export type Command =
   | { readonly kind: 'recovery' }
   /** `user` is a user id or a member's name; undefined for oneself. */
   | { readonly kind: 'devices'; readonly user: string | undefined }
+  | { readonly kind: 'acceptKey'; readonly user: string }
   | { readonly kind: 'quit' }
   | { readonly kind: 'nothing' };
 
@@ -62,6 +63,10 @@ export const COMMAND_HELP: readonly (readonly [string, string])[] = [
   [
     '/devices [NAME|@user:server]',
     'a user’s devices (yours by default), and which their user signed',
+  ],
+  [
+    '/accept-key NAME|@user:server',
+    'accept a user’s new master key (after you checked it) when you had verified the old one',
   ],
   ['/quit', 'stop (Ctrl-D and Ctrl-C too)'],
 ];
@@ -152,6 +157,10 @@ export function parseCommand(line: string): Parsed {
           'Say whose devices: /devices for yours, /devices bob or /devices @bob:server.',
         );
       return { kind: 'devices', user: words[0] };
+    case 'accept-key':
+      if (words.length !== 1)
+        return mistake('Say whose key: /accept-key bob or /accept-key @bob:server.');
+      return { kind: 'acceptKey', user: words[0]! };
     case 'quit':
     case 'exit':
       return { kind: 'quit' };

@@ -33,6 +33,7 @@ export async function connect(options: ChatOptions, terminal: Terminal): Promise
   const base: ClientOptions = {
     baseUrl: options.server,
     store,
+    trustPolicy: options.trustPolicy,
     // A person is waiting: after an outage, syncing resumes within seconds, not a quarter minute.
     retry: { maxDelayMs: 5_000 },
     onRetry: (info: RetryInfo) => {

@@ -15,6 +15,8 @@ import {
   describeAddedDevice,
   describeBacklog,
   describeCommitRefused,
+  describeDeviceTrust,
+  describeMasterKeyChanged,
   describeDecryptionFailure,
   describeFork,
   describeInvite,
@@ -88,6 +90,14 @@ export class EventFeed {
       view.notice(describeBacklog(), f.roomId);
     });
     on('commitRefused', (e) => view.notice(describeCommitRefused(e, name(e.roomId)), e.roomId));
+    on('deviceTrust', (e) => {
+      const said = describeDeviceTrust(e, (userId) => view.name(view.currentRoomId, userId));
+      if (said?.warn) view.warning(said.text);
+      else if (said) view.notice(said.text);
+    });
+    on('masterKeyChanged', (e) =>
+      view.warning(describeMasterKeyChanged(e, (userId) => view.name(view.currentRoomId, userId))),
+    );
     on('rejoin', (e) => {
       if (e.mine) view.notice(describeRejoin(), e.roomId);
     });

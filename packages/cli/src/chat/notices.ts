@@ -2,7 +2,12 @@
  * What the chat says when something happens in a room: who did what, and why when it is known.
  * Pure sentences from the SDK's events; people are named by the caller's `name` (names.ts).
  */
-import { ClientError, type ClientEvents, type GroupMetadata } from '@trellis/client';
+import {
+  ClientError,
+  type ClientEvents,
+  type GroupMetadata,
+  type UntrustedReason,
+} from '@trellis/client';
 import { deviceOf } from '@trellis/dmls';
 import { printable, shortReason } from './text.js';
 
@@ -118,6 +123,48 @@ export function describeCommitRefused(event: ClientEvents['commitRefused'], name
   const what = REFUSED_COMMITS[event.code] ?? printable(event.reason);
   const from = event.sender ? name(event.sender) : 'someone';
   return `a change to the room’s encryption from ${from} was refused: ${what} (${event.code}). The room carries on without it.`;
+}
+
+/** Why a device is kept out of this user's rooms, by its stable code. */
+const UNTRUSTED: Record<UntrustedReason, string> = {
+  UNSIGNED: 'its user did not sign it (cross-signing), and this chat runs with --trust strict',
+  MASTER_KEY_CHANGED:
+    'it is signed under a new master key of its user, and you verified the old one: accept the new key once you have checked it',
+};
+
+/**
+ * A device worth a word: one kept out of the rooms (always said), and, once the chat has seen
+ * its user's devices, a new one or one whose state changed (signed by its user, or let in
+ * unsigned under --trust tofu). Undefined: nothing to say.
+ */
+export function describeDeviceTrust(
+  event: ClientEvents['deviceTrust'],
+  name: (userId: string) => string,
+): { text: string; warn: boolean } | undefined {
+  const device = `${name(event.userId)}'s device ${printable(event.deviceId)}`;
+  const { trust } = event;
+  if (!trust.trusted) {
+    return {
+      text: `${device} is NOT TRUSTED and is kept out of your rooms: ${UNTRUSTED[trust.reason]}.`,
+      warn: true,
+    };
+  }
+  if (event.firstLook) return undefined;
+  if (trust.signed) return { text: `${device} is signed by its user.`, warn: false };
+  return {
+    text: `${device} is not signed by its user; it is let into your rooms because this chat runs with --trust tofu. Check it with /devices.`,
+    warn: true,
+  };
+}
+
+export function describeMasterKeyChanged(
+  event: ClientEvents['masterKeyChanged'],
+  name: (userId: string) => string,
+): string {
+  const who = name(event.userId);
+  return event.verified
+    ? `${who}'s master key changed, and you had verified the old one: ${who}'s new devices are kept out of your rooms until you accept the new key.`
+    : `${who}'s master key changed (you had not verified the old one): the new key is used from now on.`;
 }
 
 export function describeRejoin(): string {

@@ -4,7 +4,7 @@
  * first), or, when the user has keys this device does not hold, asks for the recovery key or
  * passphrase without echo and recovers them, which signs this device; on a device that holds
  * them it shows their state. /devices lists a user's devices and whether their user signed
- * each.
+ * each. /accept-key lets in the devices of a verified user whose master key changed.
  */
 import { checkDeviceSignature, ClientError, type Client } from '@trellis/client';
 import { isUserId } from './commands.js';
@@ -111,6 +111,19 @@ export class RecoveryCommands {
           check: checkDeviceSignature(answer, userId, deviceId),
         })),
       }),
+    );
+  }
+
+  /** The user's new master key replaces the one this device had verified. */
+  acceptKey(who: string): void {
+    const userId = this.userIdOf(who);
+    if (!this.client.trust.acceptMasterKey(userId)) {
+      throw new NoticeError(
+        `${printable(userId)}'s master key has not changed since you verified it: nothing to accept.`,
+      );
+    }
+    this.view.notice(
+      `${printable(userId)}'s new master key is accepted: devices signed under it are let into your rooms. Verify it again to mark ${printable(userId)} as verified.`,
     );
   }
 

@@ -200,6 +200,8 @@ export class ChatSession {
         return this.recovery.recovery();
       case 'devices':
         return this.recovery.devices(command.user);
+      case 'acceptKey':
+        return this.recovery.acceptKey(command.user);
       case 'quit':
         return this.quit();
     }
@@ -289,6 +291,8 @@ function actionOf(command: Command): [string, string?] {
       return ['set up cross-signing'];
     case 'devices':
       return ['list the devices', command.user];
+    case 'acceptKey':
+      return ['accept the new key', command.user];
     default:
       return [`run /${command.kind}`];
   }
