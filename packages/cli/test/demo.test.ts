@@ -63,7 +63,7 @@ test(
     const { stdout } = run;
     assert.equal(run.code, 0, `exit code ${run.code}\n${stdout}\n${run.stderr}`);
     assert.doesNotMatch(stdout, /\x1b\[/, 'no colours with --no-color');
-    for (let step = 1; step <= 8; step++) assert.match(stdout, new RegExp(`^${step}\\. `, 'm'));
+    for (let step = 1; step <= 9; step++) assert.match(stdout, new RegExp(`^${step}\\. `, 'm'));
 
     // The fork: two epochs of one number, both tips of the graph drawn at the fork.
     assert.match(stdout, /noticed the fork: 2 tips, epoch (\d+) of \S+ and epoch \1 of \S+/);
@@ -122,6 +122,17 @@ test(
     ];
     for (const line of restored) assert.ok(stdout.includes(line), `restored: ${line}`);
     assert.match(stdout, /NOT_IN_BACKUP/);
+    // The tablet was let in after signing itself; the device the server invented was not.
+    assert.match(stdout, /bob\/tablet unlocked bob's cross-signing keys .* and signed itself/);
+    for (const device of ['alice/laptop', 'alice/phone', 'bob/laptop', 'bob/tablet']) {
+      assert.match(
+        stdout,
+        new RegExp(
+          `${device} does not trust it: UNSIGNED \\(.*SERVER-MADE is not signed by its user`,
+        ),
+      );
+    }
+    assert.match(stdout, /no commit added it, and it read nothing/);
     assert.match(stdout, /^Done in [\d.]+ s: the room forked at epoch \d+/m);
   },
 );
@@ -133,9 +144,9 @@ test(
     const run = await runDemo(['--quiet']);
     assert.equal(run.code, 0, `exit code ${run.code}\n${run.stdout}\n${run.stderr}`);
     const lines = run.stdout.split('\n').filter((l) => l !== '');
-    assert.equal(lines.length, 9, run.stdout);
-    lines.slice(0, 8).forEach((line, i) => assert.match(line, new RegExp(`^${i + 1}\\. `)));
-    assert.match(lines[8]!, /^Done in /);
+    assert.equal(lines.length, 10, run.stdout);
+    lines.slice(0, 9).forEach((line, i) => assert.match(line, new RegExp(`^${i + 1}\\. `)));
+    assert.match(lines[9]!, /^Done in /);
   },
 );
 

@@ -13,6 +13,8 @@ const DEMO_CLIENT_SETTINGS: Partial<ClientOptions> = {
   // The resolution slot stays the client's own (500 ms): long enough, even on a busy machine,
   // for the first resolver's commit to reach the others before their turn.
   keyPackages: { target: 5, lowWater: 2 },
+  // Only devices their users signed (cross-signing) are let into the room.
+  trustPolicy: 'strict',
   syncTimeoutMs: 2_000,
   retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
 };
@@ -38,6 +40,7 @@ const RECORDED = [
   'welcome',
   'removed',
   'backup',
+  'deviceTrust',
   'error',
 ] as const satisfies readonly (keyof ClientEvents)[];
 

@@ -1,6 +1,7 @@
 /**
  * The story, step by step: an embedded server, three users with four devices, an encrypted
- * room, a fork and its resolution, a removed member shut out, a new device restoring history.
+ * room, a fork and its resolution, a removed member shut out, a new device restoring history,
+ * a device the server invents kept out.
  * Each step waits for what the clients report and fails the story if it does not happen.
  */
 import { Cast } from './cast.js';
@@ -9,6 +10,7 @@ import { Scene } from './scene.js';
 import { startEmbeddedServer } from './server.js';
 import { signUp } from './steps/accounts.js';
 import { forkTheRoom, readBothBranches } from './steps/fork.js';
+import { inventADevice } from './steps/invented.js';
 import { removeCarol } from './steps/removal.js';
 import { resolveTheFork } from './steps/resolution.js';
 import { restoreOnNewDevice } from './steps/restore.js';
@@ -67,12 +69,15 @@ export async function runStory(
     scene.reportBackgroundErrors();
     const restored = await restoreOnNewDevice(scene, people, roomId);
     scene.reportBackgroundErrors();
+    await inventADevice(scene, people, roomId, restored.tablet);
+    scene.reportBackgroundErrors();
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     return (
       `Done in ${seconds} s: the room forked at epoch ${fork.base.epoch + 1n}; ` +
       `${cast.epoch(resolution)} merged the branches; carol was shut out; bob's new tablet ` +
-      `restored ${restored.messages.length} messages from his backup.`
+      `restored ${restored.messages.length} messages from his backup; the device the server ` +
+      `invented for bob was kept out.`
     );
   } finally {
     await teardown.run();

@@ -1,4 +1,7 @@
-/** Step 2: the users sign up on their devices, which publish KeyPackages; bob turns on backup. */
+/**
+ * Step 2: the users sign up on their devices, which publish KeyPackages; each turns on key
+ * backup and sets up cross-signing under its recovery key, and signs their other devices.
+ */
 import type { DemoDevice } from '../cast.js';
 import type { Scene } from '../scene.js';
 import { expect } from '../waiting.js';
@@ -8,7 +11,7 @@ export interface People {
   readonly alicePhone: DemoDevice;
   readonly bobLaptop: DemoDevice;
   readonly carolLaptop: DemoDevice;
-  /** Unlocks bob's key backup; a new device of his needs it. */
+  /** Unlocks bob's key backup and cross-signing keys; a new device of his needs it. */
   readonly bobRecoveryKey: string;
 }
 
@@ -18,8 +21,12 @@ export async function signUp(scene: Scene): Promise<People> {
     'Alice, Bob and Carol sign in; their devices publish KeyPackages',
     'Every device is its own MLS member with its own signature key, named user|device. ' +
       'On signing in, a device uploads its device keys and a stock of KeyPackages, which other ' +
-      'devices claim to add it to a group. Bob also turns on key backup: from now on every ' +
-      'epoch his devices hold is kept on the server, encrypted under a key only his recovery key opens.',
+      'devices claim to add it to a group. Each user also turns on key backup (every epoch ' +
+      'their devices hold is kept on the server, encrypted under a key only their recovery ' +
+      'key opens) and sets up cross-signing: a master key and a self-signing key, kept in ' +
+      'secret storage under the same recovery key, and the self-signing key signs each of ' +
+      'their devices. Every device runs the strict trust policy: it lets into the room only ' +
+      'devices their user signed, whatever the server lists.',
   );
   const aliceLaptop = await cast.register('alice', 'laptop');
   const alicePhone = await cast.login('alice', 'phone');
@@ -35,10 +42,20 @@ export async function signUp(scene: Scene): Promise<People> {
     narrator.fact(`${device.label} is ${device.client.identity}; the server holds ${stock}`);
   }
 
-  const backup = await bobLaptop.client.enableBackup();
-  narrator.fact(`bob/laptop created key backup version ${backup.version}`);
-  narrator.detail(`recovery key: ${backup.recoveryKey}`);
+  let bobRecoveryKey = '';
+  for (const first of [aliceLaptop, bobLaptop, carolLaptop]) {
+    const backup = await first.client.enableBackup();
+    const { masterKey } = await first.client.crossSigning.setUp();
+    narrator.fact(
+      `${first.label} created key backup version ${backup.version} and cross-signing keys ` +
+        `(master key ${masterKey.slice(0, 8)}…), and signed itself`,
+    );
+    if (first === bobLaptop) bobRecoveryKey = backup.recoveryKey;
+  }
+  narrator.detail(`bob's recovery key: ${bobRecoveryKey}`);
+  await aliceLaptop.client.crossSigning.signDevice(alicePhone.client.deviceId);
+  narrator.fact('alice/laptop signed alice/phone with alice’s self-signing key');
 
   for (const device of cast.devices) device.client.start();
-  return { aliceLaptop, alicePhone, bobLaptop, carolLaptop, bobRecoveryKey: backup.recoveryKey };
+  return { aliceLaptop, alicePhone, bobLaptop, carolLaptop, bobRecoveryKey };
 }

@@ -3,6 +3,7 @@
  * reads the history it was not there for with the keys in bob's backup.
  */
 import type { ClientEvents, RestoreReport } from '@trellis/client';
+import type { DemoDevice } from '../cast.js';
 import type { Scene } from '../scene.js';
 import { expect } from '../waiting.js';
 import type { People } from './accounts.js';
@@ -12,6 +13,7 @@ import { BEFORE_OTHERS_JOIN } from './room.js';
 const HELLO_TABLET = 'Hello, Bob’s tablet!';
 
 export interface Restored {
+  readonly tablet: DemoDevice;
   readonly report: RestoreReport;
   readonly messages: readonly ClientEvents['message'][];
 }
@@ -29,10 +31,18 @@ export async function restoreOnNewDevice(
       'epochs, so on its own it reads nothing sent before. Bob’s laptop has backed up every ' +
       'epoch it held, encrypted under the backup key; the tablet unlocks the backup with the ' +
       'recovery key and decrypts the history. Epochs from before Bob joined were never his, ' +
-      'so they are not in his backup.',
+      'so they are not in his backup. The same recovery key unlocks his cross-signing keys: ' +
+      'the tablet signs itself, and only then do the others let it in.',
   );
   const bobTablet = await cast.login('bob', 'tablet');
   bobTablet.client.start();
+  // Under the strict policy the tablet is let in only once Bob signed it: the recovery key
+  // opens his cross-signing keys, and the tablet signs itself with the self-signing key.
+  const { masterKey } = await bobTablet.client.crossSigning.recover(people.bobRecoveryKey);
+  narrator.fact(
+    `bob/tablet unlocked bob's cross-signing keys with the recovery key and signed itself ` +
+      `(master key ${masterKey.slice(0, 8)}…)`,
+  );
   const members = [aliceLaptop, alicePhone, bobLaptop, bobTablet];
   await scene.waitUntil('bob/tablet to join the group', () => inOneEpoch(roomId, members));
   const welcome = bobTablet.events('welcome').find((w) => w.roomId === roomId);
@@ -92,7 +102,7 @@ export async function restoreOnNewDevice(
 
   await scene.say(aliceLaptop, roomId, HELLO_TABLET, [bobTablet]);
   scene.reportReaders(roomId, HELLO_TABLET, [...members]);
-  return { report, messages: restored };
+  return { tablet: bobTablet, report, messages: restored };
 }
 
 function groupByCode(
