@@ -283,18 +283,26 @@ describe('3. leaves match the devices their users published', () => {
 
   test('a leaf of a device the application does not trust is refused UNTRUSTED_DEVICE, in an Add and in a Welcome', () => {
     const room = threeMembers();
+    /** Alice adds `identity` on her tip, with a KeyPackage it made; posted, not delivered. */
+    const aliceAdds = (identity: string) => {
+      const bundle = room.keyPackage(identity);
+      const made = room
+        .group(ALICE)
+        .commit(
+          {
+            baseKey: room.group(ALICE).current().key,
+            resolveKeys: [],
+            remove: [],
+            add: [identity],
+          },
+          new Map([[identity, bundle.keyPackage]]),
+        );
+      return { bundle, made, event: room.post(ALICE, made.content) };
+    };
     room.untrustedBy.set(CAROL, new Set([DAVE])); // Dave's user did not sign him, for Carol
     const before = room.group(CAROL).epochs().length;
     const tipBefore = room.group(CAROL).current().key;
-    const bundle = room.keyPackage(DAVE);
-    const current = room.group(ALICE).current();
-    const made = room
-      .group(ALICE)
-      .commit(
-        { baseKey: current.key, resolveKeys: [], remove: [], add: [DAVE] },
-        new Map([[DAVE, bundle.keyPackage]]),
-      );
-    const event = room.post(ALICE, made.content);
+    const { event } = aliceAdds(DAVE);
     assert.equal(codeOf(room.deliver(CAROL, event)), 'UNTRUSTED_DEVICE');
     assert.equal(room.group(CAROL).epochs().length, before, 'nothing else changed');
     assert.equal(room.group(CAROL).current().key, tipBefore);
@@ -305,22 +313,14 @@ describe('3. leaves match the devices their users published', () => {
     // A device that does not trust Dave refuses a Welcome whose tree has him.
     const EVE = '@eve:test|E1';
     room.untrustedBy.set(EVE, new Set([DAVE]));
-    const eve = room.keyPackage(EVE);
-    const tip = room.group(ALICE).current();
-    const adding = room
-      .group(ALICE)
-      .commit(
-        { baseKey: tip.key, resolveKeys: [], remove: [], add: [EVE] },
-        new Map([[EVE, eve.keyPackage]]),
-      );
-    const added = room.post(ALICE, adding.content);
-    room.deliver(ALICE, added);
+    const adding = aliceAdds(EVE);
+    room.deliver(ALICE, adding.event);
     assert.throws(
       () =>
         DmlsGroup.fromWelcome({
           ...room.options(EVE),
-          welcome: parseWelcome(adding.welcomeFor(added.eventId)),
-          bundle: eve,
+          welcome: parseWelcome(adding.made.welcomeFor(adding.event.eventId)),
+          bundle: adding.bundle,
         }),
       { code: 'UNTRUSTED_DEVICE' },
     );
