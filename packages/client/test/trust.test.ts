@@ -7,13 +7,23 @@
  * - `strict`: Alice never adds the invented device, is told why (`deviceTrust`, `UNSIGNED`),
  *   and refuses a commit that adds it (`UNTRUSTED_DEVICE`), made here by a Bob under `tofu`.
  * - `tofu`: the invented device is added, and Alice is warned (`deviceTrust`, unsigned).
+ * - A genuine new device of Bob is kept out until Bob's recovery key signs it, then let in,
+ *   and the same key restores the history from his backup.
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { TrustPolicy } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { injectingServer, type InjectingServer } from './helpers/injectingServer.js';
-import { converged, Devices, membersOf, register, until, type Device } from './helpers/clients.js';
+import {
+  converged,
+  Devices,
+  login,
+  membersOf,
+  register,
+  until,
+  type Device,
+} from './helpers/clients.js';
 
 /** The server name of the test server (`DEFAULT_CONFIG.serverName`). */
 const BOB = '@bob:localhost';
@@ -29,9 +39,11 @@ afterEach(async () => {
   devices = new Devices();
 });
 
-async function crossSigned(device: Device): Promise<void> {
-  await device.client.enableBackup({ passphrase: `pw of ${device.name}`, iterations: 1000 });
+/** Turns on backup and cross-signing; answers the recovery key. */
+async function crossSigned(device: Device): Promise<string> {
+  const { recoveryKey } = await device.client.enableBackup();
   await device.client.crossSigning.setUp();
+  return recoveryKey;
 }
 
 /** Alice and Bob through the hostile server, cross-signed, started, in one room. */
@@ -42,14 +54,14 @@ async function room(alicePolicy: TrustPolicy, bobPolicy: TrustPolicy) {
   const bob = devices.add(await register(hostile.url, 'bob', { trustPolicy: bobPolicy }));
   assert.equal(bob.client.userId, BOB);
   await crossSigned(alice);
-  await crossSigned(bob);
+  const bobRecoveryKey = await crossSigned(bob);
   alice.client.start();
   bob.client.start();
   const roomId = await alice.client.createRoom({ name: `${alicePolicy}/${bobPolicy}` });
   await alice.client.invite(roomId, BOB);
   await until('Bob is invited', () => (bob.seen.invite ?? []).some((i) => i.roomId === roomId));
   await bob.client.joinRoom(roomId);
-  return { alice, bob, roomId, injected: hostile.identity };
+  return { alice, bob, roomId, injected: hostile.identity, bobRecoveryKey };
 }
 
 function lastTrust(device: Device, identity: string) {
@@ -106,4 +118,40 @@ test('tofu: the invented device is added, and Alice is warned', async () => {
     membersOf(roomId, alice).includes(injected),
   );
   assert.deepEqual(lastTrust(alice, injected), { trusted: true, signed: false });
+});
+
+test('strict: a new device of Bob is let in once the recovery key signed it, and reads the history', async () => {
+  const { alice, bob, roomId, bobRecoveryKey } = await room('strict', 'strict');
+  await until('Bob is in the group', () => membersOf(roomId, alice).includes(bob.client.identity));
+  await alice.client.sendText(roomId, 'before the tablet');
+  await until('Bob reads it', () => bob.bodies(roomId).includes('before the tablet'));
+  await bob.client.flushBackup();
+
+  const tablet = devices.add(await login(hostile!.url, 'bob', { trustPolicy: 'strict' }));
+  tablet.client.start();
+  await until(
+    "Alice judges Bob's new, unsigned device",
+    () => lastTrust(alice, tablet.client.identity)?.trusted === false,
+  );
+  assert.ok(!membersOf(roomId, alice).includes(tablet.client.identity), 'not let in unsigned');
+
+  // One recovery key: it signs the tablet (cross-signing) and opens the backup.
+  await tablet.client.crossSigning.recover(bobRecoveryKey);
+  await until(
+    'Alice trusts the tablet, signed by Bob',
+    () => lastTrust(alice, tablet.client.identity)?.trusted === true,
+  );
+  assert.deepEqual(lastTrust(alice, tablet.client.identity), { trusted: true, signed: true });
+  await until(
+    'the tablet is in the group',
+    () =>
+      membersOf(roomId, alice).includes(tablet.client.identity) &&
+      converged(roomId, [alice, bob, tablet]),
+  );
+  const report = await tablet.client.restoreBackup(bobRecoveryKey);
+  assert.ok(report.messages >= 1, JSON.stringify(report));
+  assert.ok(
+    tablet.messages.some((m) => m.source === 'backup' && m.content.body === 'before the tablet'),
+    'the tablet read the history from the backup',
+  );
 });
