@@ -286,17 +286,15 @@ describe('3. leaves match the devices their users published', () => {
     /** Alice adds `identity` on her tip, with a KeyPackage it made; posted, not delivered. */
     const aliceAdds = (identity: string) => {
       const bundle = room.keyPackage(identity);
-      const made = room
-        .group(ALICE)
-        .commit(
-          {
-            baseKey: room.group(ALICE).current().key,
-            resolveKeys: [],
-            remove: [],
-            add: [identity],
-          },
-          new Map([[identity, bundle.keyPackage]]),
-        );
+      const made = room.group(ALICE).commit(
+        {
+          baseKey: room.group(ALICE).current().key,
+          resolveKeys: [],
+          remove: [],
+          add: [identity],
+        },
+        new Map([[identity, bundle.keyPackage]]),
+      );
       return { bundle, made, event: room.post(ALICE, made.content) };
     };
     room.untrustedBy.set(CAROL, new Set([DAVE])); // Dave's user did not sign him, for Carol
