@@ -4,9 +4,10 @@
  * remembered when the event came in (an event may wait in the dMLS queue for long); a failure
  * is told once per event and reason.
  */
-import { deviceOf, type Received } from '@trellis/dmls';
+import { deviceOf, type EpochNode, type Received } from '@trellis/dmls';
 import type { ClientEvents, Emitter, MessageSource } from './events.js';
 import type { ClientEvent } from './clientEvent.js';
+import type { MetadataUpdate } from './roomMetadata.js';
 import { isCommit } from './timeline.js';
 
 /** Events remembered for reports about events that waited in the queue. */
@@ -119,4 +120,37 @@ export class OutcomeReporter {
       }
     });
   }
+}
+
+/** The tips of a group, as one string to compare. */
+export function tipsKey(tips: readonly EpochNode[]): string {
+  return tips
+    .map((t) => t.key)
+    .sort()
+    .join(',');
+}
+
+/** Tells a fork once per set of tips (`told`: the last set); returns the set now. */
+export function tellFork(
+  events: Emitter<ClientEvents>,
+  roomId: string,
+  tips: readonly EpochNode[],
+  told: string,
+): string {
+  const key = tipsKey(tips);
+  if (tips.length > 1 && key !== told) events.emit('fork', { roomId, tips: tips.map((t) => t.id) });
+  return key;
+}
+
+/** Tells new metadata (and whose commit set it), and changes of this device that lost. */
+export function tellMetadata(
+  events: Emitter<ClientEvents>,
+  roomId: string,
+  update: MetadataUpdate,
+): void {
+  if (update.metadata) {
+    const by = update.by !== undefined ? { by: update.by } : {};
+    events.emit('metadata', { roomId, ...update.metadata, ...by });
+  }
+  for (const r of update.replaced ?? []) events.emit('metadataReplaced', { roomId, ...r });
 }

@@ -35,6 +35,7 @@ import { commitMetadata, commitNow, doDueWork, dueWork } from './roomCommits.js'
 import type { RoomContext } from './roomContext.js';
 import { createGroup, joinGroup } from './roomGroup.js';
 import { RoomIntake } from './roomIntake.js';
+import { tellFork, tellMetadata, tipsKey } from './roomOutcomes.js';
 import { followMetadata } from './roomMetadata.js';
 import { joinedUsers, type RoomRecord } from './roomRecord.js';
 import { RoomScheduler } from './roomScheduler.js';
@@ -287,26 +288,15 @@ export class Room {
 
   /** After a batch of events: fork and metadata notices, then resolution if needed. */
   private afterBatch(): void {
-    const { state } = this;
+    const { state, roomId } = this;
     const group = state.group;
     if (!group) return;
-    const tips = group.tips();
-    const key = tipsKey(tips);
-    if (tips.length > 1 && key !== this.lastTips) {
-      this.ctx.events.emit('fork', { roomId: this.roomId, tips: tips.map((t) => t.id) });
-    }
-    this.lastTips = key;
-    for (const tip of tips) state.rejoins.settle(tip);
+    this.lastTips = tellFork(this.ctx.events, roomId, group.tips(), this.lastTips);
+    for (const tip of group.tips()) state.rejoins.settle(tip);
     const current = state.currentNode();
     const update = current ? followMetadata(state.record, group, current) : { changed: false };
     if (update.changed) state.save();
-    const { roomId } = this;
-    if (update.metadata) {
-      const by = update.by !== undefined ? { by: update.by } : {};
-      this.ctx.events.emit('metadata', { roomId, ...update.metadata, ...by });
-    }
-    for (const r of update.replaced ?? [])
-      this.ctx.events.emit('metadataReplaced', { roomId, ...r });
+    tellMetadata(this.ctx.events, roomId, update);
     this.schedule();
   }
 
@@ -354,11 +344,4 @@ export class Room {
     );
     this.scheduler.schedule();
   }
-}
-
-function tipsKey(tips: readonly EpochNode[]): string {
-  return tips
-    .map((t) => t.key)
-    .sort()
-    .join(',');
 }
