@@ -9,7 +9,7 @@ import type { RoomEvent, Waiting } from './waiting.js';
 import type { Plaintext } from './wire.js';
 
 /**
- * Everything one device holds for one room's group: the functions of receive.ts, send.ts,
+ * Everything one device holds for one room's group: the functions of receive*.ts, send.ts,
  * plan.ts and join.ts work on it, and `DmlsGroup` is its public face.
  */
 export interface GroupCore {
@@ -37,7 +37,7 @@ export interface GroupCore {
   readonly unavailable: Set<string>;
   /**
    * Authentic commits of this device's own that it kept no pending state for, by event id:
-   * placed in the graph once another member's commit builds on or resolves one (receive.ts).
+   * placed in the graph once another member's commit builds on or resolves one (receiveCommit.ts).
    */
   readonly lostOwn: Map<string, RoomEvent>;
 }

@@ -17,7 +17,8 @@ import { GROUP_CONFIG, type GroupCore } from './core.js';
 import { DmlsError } from './errors.js';
 import type { EpochNode, NewNode } from './graph.js';
 import { checkLeaves, identityAt, membersOf } from './membership.js';
-import { checkResolvable, excludedBy, retry, type Received } from './receive.js';
+import { checkResolvable, excludedBy } from './mergeRules.js';
+import { retry, type Received } from './receive.js';
 import type { ParsedWelcome } from './wire.js';
 
 export interface FoundingOptions {

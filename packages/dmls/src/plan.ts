@@ -4,7 +4,7 @@ import { heldTips, type GroupCore } from './core.js';
 import type { EpochNode } from './graph.js';
 import type { EpochId } from './ids.js';
 import { isUntrusted, offendingLeaves } from './membership.js';
-import { excludedBy, unknownAncestry } from './receive.js';
+import { excludedBy, unknownAncestry } from './mergeRules.js';
 
 /** What the resolver knows of the room, beyond the group. */
 export interface RoomView {

@@ -3,7 +3,7 @@ import { commitDataExtension, encodeCommitData, type CommitData } from './commit
 import { current, type GroupCore } from './core.js';
 import { DmlsError } from './errors.js';
 import { identityAt } from './membership.js';
-import { checkResolvable } from './receive.js';
+import { checkResolvable } from './mergeRules.js';
 import {
   roomEventContent,
   welcomeContent,

@@ -247,3 +247,20 @@ export function parsePlaintext(bytes: Uint8Array, roomId: string): Plaintext {
   }
   return { type: value.type, content: value.content, room_id: roomId };
 }
+
+/**
+ * Parsed once per delivered content object: events that wait are tried again on every new
+ * epoch, and decoding their ciphertext each time showed in profiles. Parsing is pure, and the
+ * parsed form is never changed.
+ */
+const parsedContents = new WeakMap<object, ParsedRoomEvent>();
+
+export function parseRoomEventOnce(content: unknown): ParsedRoomEvent {
+  if (typeof content !== 'object' || content === null) return parseRoomEvent(content);
+  let parsed = parsedContents.get(content);
+  if (!parsed) {
+    parsed = parseRoomEvent(content);
+    parsedContents.set(content, parsed);
+  }
+  return parsed;
+}
