@@ -16,19 +16,9 @@
 import type { DeviceSignatureCheck } from './crossSigning.js';
 import type { ClientEvents, Emitter } from './events.js';
 import type { Store } from './store.js';
+import type { DeviceTrustState, TrustPolicy } from './trustState.js';
 
-export type TrustPolicy = 'strict' | 'tofu';
-
-/** Why a device is not trusted (stable codes). */
-export type UntrustedReason =
-  /** Not signed by its user (no cross-signing, or no valid chain to the master key): strict. */
-  | 'UNSIGNED'
-  /** Signed under a master key that replaced one this client verified, not yet accepted. */
-  | 'MASTER_KEY_CHANGED';
-
-export type DeviceTrustState =
-  | { readonly trusted: true; readonly signed: boolean }
-  | { readonly trusted: false; readonly reason: UntrustedReason; readonly message: string };
+export type { DeviceTrustState, TrustPolicy, UntrustedReason } from './trustState.js';
 
 interface MasterPin {
   readonly key: string;

@@ -3,7 +3,7 @@
  * that throws is reported as an `error` event and does not disturb the client.
  */
 import type { EpochId } from '@trellis/dmls';
-import type { DeviceTrustState } from './deviceTrust.js';
+import type { DeviceTrustState } from './trustState.js';
 
 /** Where a decrypted message came from. */
 export type MessageSource =
